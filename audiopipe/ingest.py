@@ -1,0 +1,265 @@
+"""Ingest: walk the evidence folder, hash, probe and decode every audio track.
+
+Originals are only ever opened for reading; nothing is written inside the evidence folder.
+Decoding uses PyAV, which carries its own FFmpeg libraries, so no system ffmpeg is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+import av
+import numpy as np
+
+from .config import IngestConfig
+from .errors import (CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream,
+                     UnreadableFile, UnsupportedCodec)
+from .records import MediaFile, Probe, StreamInfo, Track
+
+HASH_CHUNK_BYTES = 1 << 20
+MAX_OVERHANG_S = 0.05
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A path under the evidence folder that is not analysed, and why."""
+
+    path: str
+    reason: str
+
+
+def printable(path: str) -> str:
+    """A path as text that can always be written (undecodable bytes become ``\\xNN``)."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def walk(root: str | Path, cfg: IngestConfig) -> tuple[list[MediaFile], list[Skipped]]:
+    """Every candidate media file under ``root``, recursively, in a stable order.
+
+    Symlinks are followed only when they point inside ``root``; folders that cannot be
+    read and files with other extensions are returned as ``Skipped`` with the reason.
+    """
+    root = os.path.realpath(os.fspath(root))
+    if not os.path.isdir(root):
+        raise UnreadableFile(f"evidence folder not found or not a folder: {printable(root)}")
+    found: list[MediaFile] = []
+    skipped: list[Skipped] = []
+
+    def rel(p: str) -> str:
+        return printable(os.path.relpath(p, root))
+
+    def on_error(err: OSError) -> None:
+        skipped.append(Skipped(rel(err.filename or root), f"folder cannot be read: {err.strerror}"))
+
+    for folder, dirs, files in os.walk(root, onerror=on_error, followlinks=False):
+        dirs.sort()
+        for name in list(dirs):
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                dirs.remove(name)
+                skipped.append(Skipped(rel(full), "symlinked folder not followed"))
+        for name in sorted(files):
+            full = os.path.join(folder, name)
+            if os.path.islink(full):
+                target = os.path.realpath(full)
+                if os.path.commonpath([root, target]) != root:
+                    skipped.append(Skipped(rel(full), "symlink pointing outside the evidence folder"))
+                    continue
+                # a link inside the folder: its target is walked itself; list the name only
+                skipped.append(Skipped(rel(full), f"symlink to {rel(target)} (analysed there)"))
+                continue
+            if not name.lower().endswith(cfg.extensions):
+                skipped.append(Skipped(rel(full), "not a media file extension"))
+                continue
+            try:
+                st = os.stat(full)
+            except OSError as exc:
+                skipped.append(Skipped(rel(full), f"cannot stat: {exc.strerror}"))
+                continue
+            if not stat.S_ISREG(st.st_mode):
+                skipped.append(Skipped(rel(full), "not a regular file"))
+                continue
+            found.append(MediaFile(path=rel(full), abs_path=full, size_bytes=st.st_size))
+    return found, skipped
+
+
+def sha256_file(path: str) -> str:
+    """SHA-256 of a file, streamed in 1 MiB chunks (never read whole into memory)."""
+    h = hashlib.sha256()
+    try:
+        with open(path, "rb") as f:
+            while chunk := f.read(HASH_CHUNK_BYTES):
+                h.update(chunk)
+    except PermissionError as exc:
+        raise UnreadableFile(f"permission denied reading {printable(path)}") from exc
+    except OSError as exc:
+        raise UnreadableFile(f"cannot read {printable(path)}: {exc.strerror}") from exc
+    return h.hexdigest()
+
+
+def check_size(media: MediaFile, cfg: IngestConfig) -> None:
+    if media.size_bytes == 0:
+        raise EmptyFile(f"zero-length file: {media.path}")
+    if media.size_bytes > cfg.max_file_bytes:
+        raise FileTooLarge(
+            f"{media.path} is {media.size_bytes / 1024**3:.1f} GiB, above ingest.max_file_bytes "
+            f"({cfg.max_file_bytes / 1024**3:.1f} GiB); raise it in the config to analyse it")
+
+
+def _open(path: str, label: str) -> av.container.InputContainer:
+    if not os.access(path, os.R_OK):
+        raise UnreadableFile(f"permission denied reading {label}")
+    try:
+        return av.open(path, mode="r", metadata_errors="replace")
+    except av.error.PermissionError as exc:
+        raise UnreadableFile(f"permission denied reading {label}") from exc
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise CorruptMedia(f"{label} is not a readable media file: {exc}") from exc
+
+
+def _seconds(value: int | None, time_base) -> float | None:
+    if value is None or time_base is None:
+        return None
+    return float(value * time_base)
+
+
+def probe(path: str, label: str) -> Probe:
+    """Container and stream facts of one file (PyAV); raises ``CorruptMedia`` if unreadable."""
+    with _open(path, label) as container:
+        streams = []
+        for s in container.streams:
+            cc = s.codec_context
+            kind = s.type or "data"
+            streams.append(StreamInfo(
+                index=s.index,
+                kind=kind,
+                codec=(cc.name if cc is not None else None) or "unknown",
+                duration_s=_seconds(s.duration, s.time_base),
+                sample_rate_hz=getattr(cc, "sample_rate", None) if kind == "audio" else None,
+                channels=getattr(cc, "channels", None) if kind == "audio" else None,
+                width=getattr(cc, "width", None) if kind == "video" else None,
+                height=getattr(cc, "height", None) if kind == "video" else None,
+                language=s.metadata.get("language"),
+            ))
+        tags = {str(k): str(v) for k, v in container.metadata.items()}
+        duration = container.duration / av.time_base if container.duration else None
+        return Probe(
+            container=container.format.name,
+            duration_s=duration,
+            bit_rate=container.bit_rate or None,
+            streams=tuple(streams),
+            tags=tags,
+            creation_time=tags.get("creation_time"),
+        )
+
+
+def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int
+                   ) -> tuple[np.ndarray, np.ndarray, int, str]:
+    """Decode one audio stream twice over in a single pass.
+
+    Returns (audio_native, audio_16k, native_rate_hz, codec): audio_native has shape
+    (n_channels, n_samples) float32 at the stream's own rate; audio_16k has shape
+    (n_samples_16k,) float32 mono at ``model_rate_hz``.
+    """
+    with _open(path, label) as container:
+        stream = container.streams[stream_index]
+        cc = stream.codec_context
+        if cc is None or not cc.name:
+            raise UnsupportedCodec(f"no decoder for audio stream {stream_index} of {label}")
+        native_rate = cc.sample_rate
+        channels = cc.channels
+        if not native_rate or not channels:
+            raise CorruptMedia(f"audio stream {stream_index} of {label} has no sample rate or channels")
+        native_rs = av.AudioResampler(format="fltp", rate=native_rate)
+        model_rs = av.AudioResampler(format="flt", layout="mono", rate=model_rate_hz)
+        native_parts: list[np.ndarray] = []
+        model_parts: list[np.ndarray] = []
+        try:
+            for packet in container.demux(stream):
+                for frame in packet.decode():
+                    frame.pts = None  # resample by sample count, not by possibly broken timestamps
+                    for f in native_rs.resample(frame):
+                        native_parts.append(f.to_ndarray())
+                    for f in model_rs.resample(frame):
+                        model_parts.append(f.to_ndarray().reshape(-1))
+            for f in native_rs.resample(None):
+                native_parts.append(f.to_ndarray())
+            for f in model_rs.resample(None):
+                model_parts.append(f.to_ndarray().reshape(-1))
+        except av.error.FFmpegError as exc:
+            if not native_parts:
+                raise CorruptMedia(f"audio stream {stream_index} of {label} cannot be decoded: {exc}") from exc
+            # a truncated file: keep what decoded, the caller flags it
+            raise _Truncated(native_parts, model_parts, native_rate, cc.name, str(exc)) from exc
+        native, model = _join(native_parts, model_parts, channels)
+        declared_s = _seconds(stream.duration, stream.time_base)
+        if declared_s:
+            # some decoders (AMR) emit a few ms of codec delay past the stream's declared
+            # end; keep the stream as the container declares it
+            n = int(round(declared_s * native_rate))
+            if n < native.shape[1] <= n + int(MAX_OVERHANG_S * native_rate):
+                native = native[:, :n]
+                model = model[: int(round(declared_s * model_rate_hz))]
+        return native, model, native_rate, cc.name
+
+
+class _Truncated(Exception):
+    def __init__(self, native_parts, model_parts, rate, codec, why):
+        super().__init__(why)
+        self.native_parts, self.model_parts, self.rate, self.codec, self.why = (
+            native_parts, model_parts, rate, codec, why)
+
+
+def _join(native_parts: list[np.ndarray], model_parts: list[np.ndarray], channels: int
+          ) -> tuple[np.ndarray, np.ndarray]:
+    native = (np.concatenate(native_parts, axis=1) if native_parts
+              else np.zeros((channels, 0), np.float32)).astype(np.float32, copy=False)
+    model = (np.concatenate(model_parts) if model_parts else np.zeros(0, np.float32)).astype(
+        np.float32, copy=False)
+    return native, model
+
+
+def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Track], list[str]]:
+    """Decode every audio stream of a file; returns the tracks and file-level flags."""
+    audio = probed.audio_streams
+    if not audio:
+        kinds = ", ".join(sorted({s.kind for s in probed.streams})) or "none"
+        raise NoAudioStream(f"no audio stream in {media.path} (streams: {kinds})")
+    tracks: list[Track] = []
+    flags: list[str] = []
+    for position, info in enumerate(audio):
+        try:
+            native, model, rate, codec = _decode_stream(
+                media.abs_path, media.path, info.index, cfg.model_rate_hz)
+        except _Truncated as t:
+            native, model = _join(t.native_parts, t.model_parts, info.channels or 1)
+            rate, codec = t.rate, t.codec
+            flags.append(f"truncated_track_{position}")
+        except av.error.FFmpegError as exc:
+            raise CorruptMedia(f"audio stream {info.index} of {media.path} cannot be decoded: {exc}") from exc
+        if native.shape[1] == 0:
+            flags.append(f"empty_track_{position}")
+        tracks.append(Track(
+            index=position,
+            stream_index=info.index,
+            codec=codec,
+            native_rate_hz=int(rate),
+            channels=int(native.shape[0]),
+            duration_s=native.shape[1] / float(rate),
+            audio_16k=model,
+            audio_native=native,
+        ))
+    if all(t.audio_native.shape[1] == 0 for t in tracks):
+        raise CorruptMedia(f"no audio could be decoded from {media.path}")
+    return tracks, flags
+
+
+def load(media: MediaFile, cfg: IngestConfig) -> tuple[Probe, list[Track], list[str]]:
+    """Size check, probe and decode of one file (the hash is taken by the caller)."""
+    check_size(media, cfg)
+    probed = probe(media.abs_path, media.path)
+    tracks, flags = decode(media, probed, cfg)
+    return probed, tracks, flags

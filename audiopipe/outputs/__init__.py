@@ -1,0 +1,95 @@
+"""What reviewers open: per file ``result.json`` (+ schema), SRT/VTT, ``timeline.png``;
+per case ``case.xlsx``, the same tables as CSV, ``manifest.json`` and ``SHA256SUMS``.
+
+Everything here works from stored result dicts, so ``report`` rebuilds all of it without
+running a model.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+
+from ..config import OutputsConfig
+from ..provenance import atomic_write_json, atomic_write_text, write_sha256sums
+from . import sheets, subtitles, tables, timeline
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "result.schema.json"
+RESULT_NAME = "result.json"
+SUMMARY_NAME = "timeline.npz"
+
+
+def schema() -> dict[str, Any]:
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def validate(result: dict[str, Any]) -> None:
+    """Raise ``jsonschema.ValidationError`` if a result does not match its schema."""
+    jsonschema.validate(result, schema())
+
+
+def _write_views(folder: Path, result: dict[str, Any], cfg: OutputsConfig) -> None:
+    if result.get("status") != "ok":
+        return
+    segs = result.get("segments", [])
+    if segs:
+        atomic_write_text(folder / "transcript.srt", subtitles.srt(segs))
+        atomic_write_text(folder / "transcript.vtt", subtitles.vtt(segs))
+        atomic_write_text(folder / "transcript.en.srt", subtitles.srt(segs, "text_en"))
+    summary = folder / SUMMARY_NAME
+    if cfg.timeline_png and summary.is_file():
+        timeline.draw(folder / "timeline.png", result, timeline.load_summary(summary))
+
+
+def write_file(folder: Path, result: dict[str, Any], tracks: list, cfg: OutputsConfig) -> None:
+    """All per-file outputs; ``result.json`` last, so that its presence means complete."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if tracks:
+        timeline.save_summary(folder / SUMMARY_NAME,
+                              [timeline.summarise(t.audio_native, t.native_rate_hz) for t in tracks])
+    _write_views(folder, result, cfg)
+    atomic_write_json(folder / RESULT_NAME, result)
+
+
+def load_results(case_dir: Path, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    seen, results = set(), []
+    for row in inputs:
+        folder = row.get("result_folder")
+        if not folder or folder in seen or row.get("status") == "duplicate":
+            continue
+        seen.add(folder)
+        path = case_dir / folder / RESULT_NAME
+        if path.is_file():
+            results.append(json.loads(path.read_text(encoding="utf-8")))
+    return results
+
+
+def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> None:
+    """Case-level tables, workbook, manifest, and finally ``SHA256SUMS`` over all of it."""
+    results = load_results(case_dir, manifest["inputs"])
+    window = manifest.get("config", {}).get("align", {}).get("window_s", 5.0)
+    tabs = tables.build(results, manifest["inputs"], window_s=window)
+    sheets.write_csvs(tabs, case_dir)
+    if cfg.xlsx:
+        sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
+    manifest = dict(manifest, outputs=sorted(p.relative_to(case_dir).as_posix() for p in case_dir.rglob("*")
+                                             if p.is_file() and not p.name.startswith(".")
+                                             and p.name not in ("SHA256SUMS", "manifest.json")))
+    atomic_write_json(case_dir / "manifest.json", manifest)
+    write_sha256sums(case_dir)
+
+
+def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:
+    """Rebuild every output of a case folder from its stored results; no model runs."""
+    manifest_path = case_dir / "manifest.json"
+    if not manifest_path.is_file():
+        raise FileNotFoundError(f"no manifest.json in {case_dir}: not an audiopipe case folder")
+    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    for result in load_results(case_dir, manifest["inputs"]):
+        folder = case_dir / "files" / result["sha256"][:12]
+        _write_views(folder, result, cfg)
+    write_case(case_dir, manifest, cfg)
+    return manifest

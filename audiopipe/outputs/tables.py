@@ -1,0 +1,152 @@
+"""Review tables built from stored ``result.json`` dicts (never from live models), so that
+``audiopipe report`` can rebuild every output without re-running anything.
+
+Column names are stable and documented in the README's column dictionary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from ..align import signed_offset_s
+
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def hms(seconds: float | None) -> str | None:
+    """Seconds as ``HH:MM:SS.mmm`` (sortable as text, readable by a reviewer)."""
+    if seconds is None:
+        return None
+    ms = int(round(seconds * 1000.0))
+    h, rem = divmod(ms, 3_600_000)
+    m, rem = divmod(rem, 60_000)
+    s, ms = divmod(rem, 1000)
+    return f"{h:02d}:{m:02d}:{s:02d}.{ms:03d}"
+
+
+def _top3(top3: list | None) -> str | None:
+    if not top3:
+        return None
+    return ", ".join(f"{lang} {prob:.2f}" for lang, prob in top3)
+
+
+FILES_COLUMNS = ["path", "sha256", "size_bytes", "status", "error_kind", "error", "duplicate_of",
+                 "duration_s", "audio_tracks", "container", "creation_time", "result_folder"]
+SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "end_hms", "speaker",
+                   "language", "language_prob", "language_top3", "language_uncertain", "text", "text_en",
+                   "text_language", "avg_logprob", "no_speech_prob", "compression_ratio", "flags",
+                   "nearest_event_s", "nearest_event_offset_s", "events_within_window"]
+EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "is_gunshot",
+                 "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
+                 "impulsiveness_db", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
+                 "distance_m_min", "distance_m_max", "nearest_segment", "speech_offset_s", "speaker",
+                 "language", "text"]
+BURST_COLUMNS = ["file", "sha256", "track", "burst_id", "start_s", "end_s", "start_hms", "end_hms",
+                 "shot_count", "median_interval_s", "rate_rpm", "fire_mode"]
+SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "languages"]
+TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "kind", "speaker", "language",
+                    "what", "flags"]
+WORD_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "word", "probability"]
+
+
+def _file_label(result: dict[str, Any]) -> str:
+    return result["paths"][0] if result.get("paths") else result["sha256"][:12]
+
+
+def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0
+          ) -> dict[str, pd.DataFrame]:
+    """All review tables: sheet name -> DataFrame."""
+    segs, evs, bursts, speakers, timeline, words = [], [], [], [], [], []
+    for r in results:
+        if r.get("status") != "ok":
+            continue
+        f, sha = _file_label(r), r["sha256"]
+        burst_mode = {b["burst_id"]: b["fire_mode"] for b in r.get("bursts", [])}
+        shots = [e for e in r.get("events", []) if e["is_gunshot"]]
+        for i, s in enumerate(r.get("segments", [])):
+            near = [e for e in shots if e["track"] == s["track"]]
+            offsets = [(e["time_s"], signed_offset_s(e["time_s"], s["start_s"], s["end_s"])) for e in near]
+            nearest = min(offsets, key=lambda t: abs(t[1]), default=(None, None))
+            segs.append({
+                "file": f, "sha256": sha, "track": s["track"], "segment": i,
+                "start_s": s["start_s"], "end_s": s["end_s"], "start_hms": hms(s["start_s"]),
+                "end_hms": hms(s["end_s"]), "speaker": s["speaker"], "language": s["language"],
+                "language_prob": s["language_prob"], "language_top3": _top3(s["language_top3"]),
+                "language_uncertain": s["language_uncertain"], "text": s["text"], "text_en": s["text_en"],
+                "text_language": s.get("text_language"), "avg_logprob": s["avg_logprob"],
+                "no_speech_prob": s["no_speech_prob"], "compression_ratio": s["compression_ratio"],
+                "flags": ", ".join(s["flags"]), "nearest_event_s": nearest[0],
+                "nearest_event_offset_s": nearest[1],
+                "events_within_window": sum(1 for _, o in offsets if abs(o) <= window_s),
+            })
+            for w in s.get("words", []):
+                words.append({"file": f, "sha256": sha, "track": s["track"], "segment": i,
+                              "start_s": w["start_s"], "end_s": w["end_s"], "start_hms": hms(w["start_s"]),
+                              "word": w["word"], "probability": w["probability"]})
+            timeline.append({"file": f, "sha256": sha, "track": s["track"], "time_s": s["start_s"],
+                             "time_hms": hms(s["start_s"]), "end_s": s["end_s"], "kind": "speech",
+                             "speaker": s["speaker"], "language": s["language"],
+                             "what": s["text"], "flags": ", ".join(s["flags"])})
+        aligned = r.get("aligned_events", [])
+        for j, e in enumerate(r.get("events", [])):
+            a = aligned[j] if j < len(aligned) else {}
+            evs.append({
+                "file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"], "time_hms": hms(e["time_s"]),
+                "burst_id": e["burst_id"], "gunshot_score": e["gunshot_score"], "is_gunshot": e["is_gunshot"],
+                "peak_dbfs": e["peak_dbfs"], "rise_time_ms": e["rise_time_ms"], "duration_ms": e["duration_ms"],
+                "centroid_hz": e["centroid_hz"], "bandwidth_hz": e["bandwidth_hz"],
+                "high_band_ratio": e["high_band_ratio"], "impulsiveness_db": e["impulsiveness_db"],
+                "clipped": e["clipped"], "fire_mode": burst_mode.get(e["burst_id"]),
+                "crack_time_s": e.get("crack_time_s"), "blast_time_s": e.get("blast_time_s"),
+                "distance_m_min": e.get("distance_m_min"), "distance_m_max": e.get("distance_m_max"),
+                "nearest_segment": a.get("segment_index"), "speech_offset_s": a.get("offset_s"),
+                "speaker": a.get("speaker"), "language": a.get("language"), "text": a.get("text"),
+            })
+            if e["is_gunshot"]:
+                timeline.append({"file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"],
+                                 "time_hms": hms(e["time_s"]), "end_s": None, "kind": "gunshot",
+                                 "speaker": None, "language": None,
+                                 "what": f"gunshot-like event, score {e['gunshot_score']:.2f}, "
+                                         f"{e['peak_dbfs']:.0f} dBFS"
+                                         + (f", burst {e['burst_id']}" if e["burst_id"] is not None else ""),
+                                 "flags": "clipped" if e["clipped"] else ""})
+        for b in r.get("bursts", []):
+            bursts.append({"file": f, "sha256": sha, "track": b["track"], "burst_id": b["burst_id"],
+                           "start_s": b["start_s"], "end_s": b["end_s"], "start_hms": hms(b["start_s"]),
+                           "end_hms": hms(b["end_s"]), "shot_count": b["shot_count"],
+                           "median_interval_s": b["median_interval_s"], "rate_rpm": b["rate_rpm"],
+                           "fire_mode": b["fire_mode"]})
+            timeline.append({"file": f, "sha256": sha, "track": b["track"], "time_s": b["start_s"],
+                             "time_hms": hms(b["start_s"]), "end_s": b["end_s"], "kind": "burst",
+                             "speaker": None, "language": None,
+                             "what": f"burst {b['burst_id']}: {b['shot_count']} shot(s), {b['fire_mode']}"
+                                     + (f", {b['rate_rpm']:.0f} rounds/min" if b["rate_rpm"] else ""),
+                             "flags": ""})
+        per_speaker: dict[tuple[int, str], dict[str, Any]] = {}
+        for t in r.get("turns", []):
+            key = (t["track"], t["speaker"] or "(none)")
+            entry = per_speaker.setdefault(key, {"turns": 0, "speech_s": 0.0, "languages": set()})
+            entry["turns"] += 1
+            entry["speech_s"] += t["end_s"] - t["start_s"]
+        for s in r.get("segments", []):
+            key = (s["track"], s["speaker"] or "(none)")
+            if key in per_speaker:
+                per_speaker[key]["languages"].add(s["language"])
+        for (track, spk), entry in sorted(per_speaker.items()):
+            speakers.append({"file": f, "sha256": sha, "track": track, "speaker": spk, "turns": entry["turns"],
+                             "speech_s": round(entry["speech_s"], 3),
+                             "languages": ", ".join(sorted(entry["languages"]))})
+    order = {"burst": 0, "gunshot": 1, "speech": 2}
+    timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
+    files = [{c: row.get(c) for c in FILES_COLUMNS} for row in inputs]
+    return {
+        "Files": pd.DataFrame(files, columns=FILES_COLUMNS),
+        "Timeline": pd.DataFrame(timeline, columns=TIMELINE_COLUMNS),
+        "Segments": pd.DataFrame(segs, columns=SEGMENT_COLUMNS),
+        "Words": pd.DataFrame(words, columns=WORD_COLUMNS),
+        "Events": pd.DataFrame(evs, columns=EVENT_COLUMNS),
+        "Bursts": pd.DataFrame(bursts, columns=BURST_COLUMNS),
+        "Speakers": pd.DataFrame(speakers, columns=SPEAKER_COLUMNS),
+    }

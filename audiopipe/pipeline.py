@@ -1,0 +1,341 @@
+"""The batch loop: the only place that knows the order of the stages.
+
+Per file: hash -> probe -> decode (ingest) -> gunshot-like events -> speech turns
+(diarization or VAD) -> language per turn -> transcription -> alignment -> per-file outputs.
+Each file's work happens inside one error boundary: an ``AudiopipeError`` (or an OS error
+such as a full disk) becomes an error row and a log line, and the batch goes on.
+Results are keyed by (input SHA-256, config hash, model hashes); a rerun reuses them.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tqdm import tqdm
+
+from . import align, events, ingest, models, outputs, provenance
+from .config import Config
+from .errors import AudiopipeError, StageError, UnreadableFile
+from .records import FileResult, MediaFile, Probe, to_dict
+
+log = logging.getLogger("audiopipe")
+
+RESULT_NAME = "result.json"
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": provenance.utc_now(), "level": record.levelname.lower(), "message": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        return json.dumps(entry, ensure_ascii=False)
+
+
+class _TqdmHandler(logging.StreamHandler):
+    """Log lines printed above the progress bars instead of through them."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            tqdm.write(self.format(record), file=self.stream)
+        except Exception:  # noqa: BLE001 - logging must never end the batch
+            self.handleError(record)
+
+
+def setup_logging(case_dir: Path, quiet: bool, json_log: bool) -> list[logging.Handler]:
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    for h in list(log.handlers):
+        log.removeHandler(h)
+        h.close()
+    file_handler = logging.FileHandler(case_dir / "audiopipe.log", encoding="utf-8")
+    file_handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    console = _TqdmHandler()
+    console.setLevel(logging.WARNING if quiet else logging.INFO)
+    console.setFormatter(_JsonFormatter() if json_log else logging.Formatter("%(message)s"))
+    for h in (file_handler, console):
+        log.addHandler(h)
+    return [file_handler, console]
+
+
+@dataclass
+class RunSummary:
+    case_dir: Path
+    analysed: int = 0
+    reused: int = 0
+    errors: int = 0
+    skipped: int = 0
+    duplicates: int = 0
+    inputs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def workbook(self) -> Path:
+        return self.case_dir / "case.xlsx"
+
+    @property
+    def manifest(self) -> Path:
+        return self.case_dir / "manifest.json"
+
+
+@dataclass
+class _Input:
+    """One evidence file during the run: what was found, and what happened to it."""
+
+    media: MediaFile
+    probe: Probe | None = None
+    status: str = "pending"
+    error_kind: str | None = None
+    error: str | None = None
+    duplicate_of: str | None = None
+
+    def row(self) -> dict[str, Any]:
+        p = self.probe
+        return {
+            "path": self.media.path,
+            "sha256": self.media.sha256,
+            "size_bytes": self.media.size_bytes,
+            "status": self.status,
+            "error_kind": self.error_kind,
+            "error": self.error,
+            "duplicate_of": self.duplicate_of,
+            "result_folder": f"files/{self.media.short_id}" if self.media.sha256 else None,
+            "container": p.container if p else None,
+            "duration_s": p.duration_s if p else None,
+            "audio_tracks": len(p.audio_streams) if p else None,
+            "creation_time": p.creation_time if p else None,
+            "probe": to_dict(p) if p else None,
+        }
+
+
+class Analyzer:
+    """Loads the models once per run and runs the stages on one decoded file."""
+
+    def __init__(self, cfg: Config):
+        self.cfg = cfg
+        self._speech = None
+        self.model_refs: dict[str, models.ModelRef] = {}
+        if cfg.speech.enabled:
+            self.model_refs["speech"] = models.resolve(cfg.speech.model)
+            if cfg.speech.text_lid:
+                self.model_refs["text_lid"] = models.resolve("fasttext-lid176")
+
+    @property
+    def model_hashes(self) -> dict[str, dict[str, str]]:
+        return {k: (r.sha256 or {"name": r.path}) for k, r in self.model_refs.items()}
+
+    def speech(self):
+        if self._speech is None:
+            from . import transcribe  # heavy imports only when speech is on
+
+            self._speech = transcribe.load_engine(self.cfg.speech, self.model_refs["speech"],
+                                                  self.model_refs.get("text_lid"))
+        return self._speech
+
+    def analyse(self, media: MediaFile, probed: Probe, result: FileResult) -> list:
+        """Decode and run every enabled stage; fills ``result``; returns the tracks."""
+        cfg = self.cfg
+        t0 = time.perf_counter()
+        _, tracks, flags = ingest.load(media, cfg.ingest)
+        result.tracks, result.flags = tracks, flags
+        result.timings_s["decode"] = time.perf_counter() - t0
+        result.stages["ingest"] = "done"
+
+        if cfg.events.enabled:
+            t0 = time.perf_counter()
+            for track in tracks:
+                evs, bursts = events.detect(track, cfg.events, first_burst_id=len(result.bursts))
+                result.events.extend(evs)
+                result.bursts.extend(bursts)
+            result.timings_s["events"] = time.perf_counter() - t0
+            result.stages["events"] = "done"
+        else:
+            result.stages["events"] = "off"
+
+        if cfg.speech.enabled:
+            t0 = time.perf_counter()
+            engine = self.speech()
+            for track in tracks:
+                shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
+                turns, langs, segments, flags = engine.process(track, shots)
+                result.turns.extend(turns)
+                result.languages.extend(langs)
+                result.segments.extend(segments)
+                result.flags.extend(f for f in flags if f not in result.flags)
+            result.timings_s["speech"] = time.perf_counter() - t0
+            result.stages["diarization"] = "off (VAD regions used as turns)"
+            result.stages["speech"] = "done"
+        else:
+            result.stages["speech"] = "off"
+
+        result.segments, result.aligned_events = align.align(result.segments, result.events,
+                                                             result.bursts, cfg.align)
+        result.stages["align"] = "done"
+        return tracks
+
+
+def _result_dir(case_dir: Path, sha256: str) -> Path:
+    return case_dir / "files" / sha256[:12]
+
+
+def _load_result(folder: Path) -> dict[str, Any] | None:
+    path = folder / RESULT_NAME
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None  # a damaged result is redone, never trusted
+
+
+def _check_case_dir(evidence_dir: Path, case_dir: Path) -> None:
+    ev, case = evidence_dir.resolve(), case_dir.resolve()
+    if case == ev or ev in case.parents:
+        raise UnreadableFile(f"the case folder {case} is inside the evidence folder {ev}; "
+                             "nothing may be written there: choose another --out")
+
+
+def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: bool = False,
+        json_log: bool = False) -> RunSummary:
+    """Analyse every media file under ``evidence_dir`` into ``case_dir``; resumable."""
+    evidence_dir, case_dir = Path(evidence_dir), Path(case_dir)
+    _check_case_dir(evidence_dir, case_dir)
+    case_dir.mkdir(parents=True, exist_ok=True)
+    handlers = setup_logging(case_dir, quiet, json_log)
+    started = provenance.utc_now()
+    summary = RunSummary(case_dir)
+    try:
+        analyzer = Analyzer(cfg)
+        config_hash = cfg.hash()
+        found, skipped = ingest.walk(evidence_dir, cfg.ingest)
+        log.info(f"audiopipe: {len(found)} media file(s) under {evidence_dir}, "
+                 f"{len(skipped)} other path(s) skipped; case folder {case_dir}")
+        inputs = [_Input(m) for m in found]
+        _hash_and_probe(inputs, cfg, quiet)
+
+        by_sha: dict[str, _Input] = {}
+        todo: list[_Input] = []
+        for item in inputs:
+            if item.status != "pending":
+                continue
+            first = by_sha.get(item.media.sha256)
+            if first is not None:
+                item.status, item.duplicate_of = "duplicate", first.media.path
+                summary.duplicates += 1
+                log.info(f"duplicate: {item.media.path} has the same SHA-256 as {first.media.path}; analysed once")
+                continue
+            by_sha[item.media.sha256] = item
+            todo.append(item)
+
+        total_audio_s = sum((i.probe.duration_s or 0.0) for i in todo if i.probe)
+        files_bar = tqdm(total=len(todo), desc="files", unit="file", disable=quiet, position=0)
+        audio_bar = tqdm(total=round(total_audio_s, 1), desc="audio", unit="s", disable=quiet, position=1,
+                         bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+        for item in todo:
+            key = provenance.resume_key(item.media.sha256, config_hash, analyzer.model_hashes)
+            folder = _result_dir(case_dir, item.media.sha256)
+            previous = _load_result(folder)
+            if previous and previous.get("resume_key") == key and (
+                    previous["status"] == "ok" or previous.get("error_permanent")):
+                item.status, item.error_kind, item.error = (previous["status"], previous.get("error_kind"),
+                                                            previous.get("error"))
+                summary.reused += 1
+                log.info(f"unchanged, not redone: {item.media.path} ({item.status})")
+            else:
+                _process(item, folder, key, inputs, analyzer, cfg)
+                if item.status == "ok":
+                    summary.analysed += 1
+            if item.status == "error":
+                summary.errors += 1
+            files_bar.update(1)
+            audio_bar.update(round(item.probe.duration_s or 0.0, 1) if item.probe else 0)
+        files_bar.close()
+        audio_bar.close()
+
+        summary.errors += sum(1 for i in inputs if i.status == "error" and i not in todo)
+        summary.skipped = len(skipped)
+        rows = [i.row() for i in inputs] + [
+            {"path": s.path, "sha256": None, "size_bytes": None, "status": "skipped", "error_kind": "skipped",
+             "error": s.reason, "duplicate_of": None, "result_folder": None, "container": None,
+             "duration_s": None, "audio_tracks": None, "creation_time": None, "probe": None}
+            for s in skipped]
+        summary.inputs = rows
+        if summary.reused and not summary.analysed:
+            log.info(f"nothing to redo: all {summary.reused} file(s) already analysed with this config and these models")
+        manifest = {
+            "audiopipe_manifest_version": 1,
+            "started_utc": started,
+            "finished_utc": provenance.utc_now(),
+            "evidence_dir": ingest.printable(str(evidence_dir.resolve())),
+            "case_dir": ingest.printable(str(case_dir.resolve())),
+            "software": provenance.software_versions(),
+            "models": {k: to_dict(r) for k, r in analyzer.model_refs.items()},
+            "config_hash": config_hash,
+            "config": cfg.to_dict(),
+            "counts": {"media_files": len(inputs), "analysed_now": summary.analysed, "reused": summary.reused,
+                       "errors": summary.errors, "duplicates": summary.duplicates, "skipped": summary.skipped},
+            "inputs": rows,
+        }
+        outputs.write_case(case_dir, manifest, cfg.outputs)
+        log.info(f"done: {summary.analysed} analysed, {summary.reused} reused, {summary.errors} error(s), "
+                 f"{summary.duplicates} duplicate(s), {summary.skipped} skipped")
+        log.info(f"case workbook: {summary.workbook}")
+        log.info(f"manifest:      {summary.manifest}")
+        return summary
+    finally:
+        for h in handlers:
+            log.removeHandler(h)
+            h.close()
+
+
+def _hash_and_probe(inputs: list[_Input], cfg: Config, quiet: bool) -> None:
+    for item in tqdm(inputs, desc="hashing", unit="file", disable=quiet, leave=False):
+        try:
+            ingest.check_size(item.media, cfg.ingest)
+            sha = ingest.sha256_file(item.media.abs_path)
+            item.media = MediaFile(item.media.path, item.media.abs_path, item.media.size_bytes, sha)
+            item.probe = ingest.probe(item.media.abs_path, item.media.path)
+        except AudiopipeError as exc:
+            item.status, item.error_kind, item.error = "error", exc.kind, str(exc)
+            log.warning(f"error: {item.media.path}: {exc}", extra={"fields": {"path": item.media.path,
+                                                                            "error_kind": exc.kind}})
+
+
+def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyzer: Analyzer, cfg: Config) -> None:
+    """The per-file error boundary."""
+    media = item.media
+    result = FileResult(sha256=media.sha256, paths=[i.media.path for i in inputs
+                                                    if i.media.sha256 == media.sha256],
+                        size_bytes=media.size_bytes, status="ok", probe=item.probe, resume_key=key)
+    started = time.perf_counter()
+    tracks: list = []
+    permanent = False
+    try:
+        tracks = analyzer.analyse(media, item.probe, result)
+    except AudiopipeError as exc:
+        result.status, result.error_kind, result.error = "error", exc.kind, str(exc)
+        permanent = exc.permanent
+    except MemoryError:
+        result.status, result.error_kind, result.error = "error", "memory", f"out of memory analysing {media.path}"
+    except Exception as exc:  # noqa: BLE001 - the per-file boundary: one file never ends the batch
+        err = StageError(f"{type(exc).__name__} while analysing {media.path}: {exc}")
+        log.exception(str(err))
+        result.status, result.error_kind, result.error = "error", err.kind, str(err)
+    result.timings_s["total"] = time.perf_counter() - started
+    data = to_dict(result)
+    data["error_permanent"] = permanent
+    try:
+        outputs.write_file(folder, data, tracks, cfg.outputs)
+    except OSError as exc:
+        result.status, result.error_kind = "error", "write"
+        result.error = f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}"
+    item.status, item.error_kind, item.error = result.status, result.error_kind, result.error
+    if result.status == "ok":
+        log.info(f"ok: {media.path} ({len(result.segments)} segments, {len(result.events)} events, "
+                 f"{result.timings_s['total']:.1f} s)")
+    else:
+        log.warning(f"error: {media.path}: {result.error}",
+                    extra={"fields": {"path": media.path, "error_kind": result.error_kind}})

@@ -1,0 +1,82 @@
+"""Shared fixtures: the real recordings in ../shared/media and containers made from them."""
+
+from __future__ import annotations
+
+import json
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+import soundfile as sf
+
+REPO = Path(__file__).resolve().parents[1]
+MEDIA = REPO.parent / "shared" / "media"
+SPEECH = MEDIA / "speech"
+EVENTS = MEDIA / "events"
+SCENARIO = MEDIA / "scenario"
+
+
+def pytest_collection_modifyitems(config, items):
+    if not MEDIA.is_dir():
+        pytest.exit(f"the shared recordings are missing: {MEDIA}", returncode=4)
+
+
+def read_audio(path: Path) -> tuple[np.ndarray, int]:
+    """Reference decode with soundfile: shape = (n_channels, n_samples) float32."""
+    x, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    return x.T.copy(), sr
+
+
+def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: bool = False,
+           fmt: str | None = None) -> Path:
+    """Write a container with one audio stream per (audio (channels, samples), rate) and
+    optionally a small video stream, using PyAV.
+
+    Each source is cut to whole encoder frames, so that its duration is exactly defined
+    (an encoder pads a last partial frame, and not every container records the padding).
+    """
+    with av.open(str(path), "w", format=fmt) as out:
+        vstream = None
+        if video:
+            vstream = out.add_stream("mpeg4", rate=10)
+            vstream.width, vstream.height, vstream.pix_fmt = 64, 48, "yuv420p"
+        streams = []
+        for audio, rate in tracks:
+            layout = "mono" if audio.shape[0] == 1 else "stereo"
+            s = out.add_stream(codec, rate=rate, layout=layout)
+            streams.append(s)
+        for (audio, rate), s in zip(tracks, streams):
+            if not s.codec_context.is_open:
+                s.codec_context.open()
+            frame_size = s.codec_context.frame_size or 1024
+            audio = audio[:, : audio.shape[1] // frame_size * frame_size]
+            pts = 0
+            for i in range(0, audio.shape[1], frame_size):
+                chunk = np.ascontiguousarray(audio[:, i:i + frame_size])
+                frame = av.AudioFrame.from_ndarray(chunk.astype(np.float32), format="fltp",
+                                                   layout="mono" if audio.shape[0] == 1 else "stereo")
+                frame.sample_rate = rate
+                frame.pts = pts
+                frame.time_base = Fraction(1, rate)
+                pts += chunk.shape[1]
+                for packet in s.encode(frame):
+                    out.mux(packet)
+            for packet in s.encode(None):
+                out.mux(packet)
+        if vstream is not None:
+            dur = max(a.shape[1] / r for a, r in tracks) if tracks else 2.0
+            for i in range(int(dur * 10)):
+                img = np.full((48, 64, 3), (i * 7) % 255, np.uint8)
+                vf = av.VideoFrame.from_ndarray(img, format="rgb24")
+                for packet in vstream.encode(vf):
+                    out.mux(packet)
+            for packet in vstream.encode(None):
+                out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="session")
+def scenario_truth() -> dict:
+    return json.loads((SCENARIO / "truth.json").read_text())

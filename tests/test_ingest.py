@@ -1,0 +1,156 @@
+"""Ingest: walking, hashing, probing and decoding real recordings in real containers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+import numpy as np
+import pytest
+
+from audiopipe import ingest
+from audiopipe.config import IngestConfig
+from audiopipe.errors import CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream
+from audiopipe.records import MediaFile
+from conftest import SPEECH, encode, read_audio
+
+CFG = IngestConfig()
+
+
+def _media(path) -> MediaFile:
+    return MediaFile(path=path.name, abs_path=str(path), size_bytes=path.stat().st_size)
+
+
+def _load(path):
+    probed, tracks, flags = ingest.load(_media(path), CFG)
+    return probed, tracks, flags
+
+
+@pytest.fixture(scope="module")
+def jfk():
+    return read_audio(SPEECH / "jfk_en.flac")
+
+
+@pytest.fixture(scope="module")
+def de():
+    return read_audio(SPEECH / "de_01.wav")
+
+
+def test_flac_decodes_at_native_rate_with_every_channel_and_at_16k_mono(jfk):
+    audio, rate = jfk
+    probed, tracks, flags = _load(SPEECH / "jfk_en.flac")
+    assert flags == []
+    (t,) = tracks
+    assert t.native_rate_hz == rate == 44100
+    assert t.audio_native.shape == audio.shape  # both channels kept
+    np.testing.assert_allclose(t.audio_native, audio, atol=1e-6)  # lossless: bit-exact up to float rounding
+    assert abs(t.audio_16k.size / 16000 - audio.shape[1] / rate) < 0.010
+    assert t.audio_16k.ndim == 1 and t.audio_16k.dtype == np.float32
+
+
+@pytest.mark.parametrize("name,codec,rate,video", [
+    ("clip.mp4", "aac", 44100, True),
+    ("clip.mkv", "libopus", 48000, False),
+    ("clip.3gp", "libopencore_amrnb", 8000, False),
+    ("clip.m4a", "aac", 44100, False),
+])
+def test_containers_decode_to_source_duration_within_10_ms(tmp_path, jfk, name, codec, rate, video):
+    audio, _ = jfk
+    audio = audio[:1] if codec == "libopencore_amrnb" else audio
+    frame = {"aac": 1024, "libopus": 960, "libopencore_amrnb": 160}[codec]
+    audio = audio[:, : audio.shape[1] // frame * frame]
+    path = encode(tmp_path / name, [(audio, rate)], codec, video=video)
+    probed, (t,), _ = _load(path)
+    assert t.native_rate_hz == rate
+    expected_s = audio.shape[1] / rate
+    assert abs(t.duration_s - expected_s) < 0.010, (t.duration_s, expected_s)
+    assert abs(t.audio_16k.size / 16000 - expected_s) < 0.010
+    assert t.channels == audio.shape[0]
+    if video:
+        assert any(s.kind == "video" for s in probed.streams)
+
+
+def test_mov_with_two_audio_tracks_gives_two_tracks(tmp_path, jfk, de):
+    jfk = (jfk[0][:, : jfk[0].shape[1] // 1024 * 1024], jfk[1])
+    de = (de[0][:, : de[0].shape[1] // 1024 * 1024], de[1])
+    path = encode(tmp_path / "two.mov", [jfk, de], "aac", video=True)
+    probed, tracks, _ = _load(path)
+    assert len(probed.audio_streams) == 2
+    assert [t.index for t in tracks] == [0, 1]
+    assert tracks[0].native_rate_hz == 44100 and tracks[1].native_rate_hz == 16000
+    assert abs(tracks[0].duration_s - jfk[0].shape[1] / 44100) < 0.010
+    assert abs(tracks[1].duration_s - de[0].shape[1] / 16000) < 0.010
+    # the tracks hold different recordings, not one decoded twice
+    assert tracks[0].audio_16k.size != tracks[1].audio_16k.size
+
+
+def test_video_without_audio_is_a_clear_error(tmp_path):
+    path = encode(tmp_path / "silent_film.mp4", [], "aac", video=True)
+    with pytest.raises(NoAudioStream, match="no audio stream in silent_film.mp4"):
+        _load(path)
+
+
+def test_zero_length_file_is_a_clear_error(tmp_path):
+    p = tmp_path / "empty.mp4"
+    p.write_bytes(b"")
+    with pytest.raises(EmptyFile, match="zero-length"):
+        _load(p)
+
+
+def test_random_bytes_are_corrupt_media(tmp_path):
+    p = tmp_path / "garbage.mp3"
+    p.write_bytes(np.random.default_rng(0).integers(0, 256, 50_000, dtype=np.uint8).tobytes())
+    with pytest.raises(CorruptMedia):
+        _load(p)
+
+
+def test_truncated_file_keeps_what_decodes_or_fails_clearly(tmp_path, jfk):
+    full = encode(tmp_path / "full.mkv", [(jfk[0], 48000)], "libopus")
+    cut = tmp_path / "cut.mkv"
+    data = full.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    try:
+        _, (t,), _ = _load(cut)
+    except CorruptMedia:
+        return
+    assert 0 < t.duration_s < jfk[0].shape[1] / 48000
+
+
+def test_file_over_the_size_limit_is_skipped_with_the_reason(tmp_path):
+    p = tmp_path / "big.wav"
+    p.write_bytes(b"x" * 2048)
+    with pytest.raises(FileTooLarge, match="max_file_bytes"):
+        ingest.check_size(_media(p), IngestConfig(max_file_bytes=1024))
+
+
+def test_sha256_is_streamed_and_matches_hashlib(tmp_path):
+    p = tmp_path / "blob.bin"
+    p.write_bytes(os.urandom(3 * ingest.HASH_CHUNK_BYTES + 17))
+    assert ingest.sha256_file(str(p)) == hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def test_walk_finds_media_recursively_and_lists_the_rest(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    (tmp_path / "a" / "b" / "clip.WAV").write_bytes(b"RIFF")
+    (tmp_path / "notes.txt").write_text("not media")
+    outside = tmp_path.parent / f"{tmp_path.name}_outside.wav"
+    outside.write_bytes(b"RIFF")
+    (tmp_path / "link.wav").symlink_to(outside)
+    (tmp_path / "linkdir").symlink_to(tmp_path.parent)
+    found, skipped = ingest.walk(tmp_path, CFG)
+    assert [m.path for m in found] == ["a/b/clip.WAV"]
+    reasons = {s.path: s.reason for s in skipped}
+    assert reasons["notes.txt"] == "not a media file extension"
+    assert "outside the evidence folder" in reasons["link.wav"]
+    assert "not followed" in reasons["linkdir"]
+
+
+def test_non_utf8_and_very_long_names_are_found_and_printable(tmp_path):
+    raw = os.fsencode(str(tmp_path)) + b"/caf\xe9_" + b"x" * 200 + b".wav"
+    with open(raw, "wb") as f:
+        f.write(b"RIFF")
+    found, _ = ingest.walk(tmp_path, CFG)
+    (m,) = found
+    assert "\\xe9" in m.path
+    m.path.encode("utf-8")  # printable: always writable to JSON/CSV
+    assert os.path.exists(m.abs_path)
