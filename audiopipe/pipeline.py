@@ -248,14 +248,12 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
                 _process(item, folder, key, inputs, analyzer, cfg)
                 if item.status == "ok":
                     summary.analysed += 1
-            if item.status == "error":
-                summary.errors += 1
             files_bar.update(1)
             audio_bar.update(round(item.probe.duration_s or 0.0, 1) if item.probe else 0)
         files_bar.close()
         audio_bar.close()
 
-        summary.errors += sum(1 for i in inputs if i.status == "error" and i not in todo)
+        summary.errors = sum(1 for i in inputs if i.status == "error")
         summary.skipped = len(skipped)
         rows = [i.row() for i in inputs] + [
             {"path": s.path, "sha256": None, "size_bytes": None, "status": "skipped", "error_kind": "skipped",

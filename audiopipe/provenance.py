@@ -82,11 +82,15 @@ def software_versions() -> dict[str, Any]:
     return versions
 
 
+#: not listed in SHA256SUMS: the list itself, and the log, which every later run appends to
+UNHASHED = ("SHA256SUMS", "audiopipe.log")
+
+
 def write_sha256sums(case_dir: Path) -> Path:
-    """Hash every file under the case folder (except the list itself and temp files)."""
+    """Hash every output under the case folder (``sha256sum -c`` format)."""
     lines = []
     for p in sorted(case_dir.rglob("*")):
-        if not p.is_file() or p.name == "SHA256SUMS" or p.name.startswith("."):
+        if not p.is_file() or p.name in UNHASHED or p.name.startswith("."):
             continue
         h = hashlib.sha256()
         with open(p, "rb") as f:

@@ -14,7 +14,7 @@ from typing import Any
 import jsonschema
 
 from ..config import OutputsConfig
-from ..provenance import atomic_write_json, atomic_write_text, write_sha256sums
+from ..provenance import UNHASHED, atomic_write_json, atomic_write_text, write_sha256sums
 from . import sheets, subtitles, tables, timeline
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "result.schema.json"
@@ -77,7 +77,7 @@ def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> 
         sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
     manifest = dict(manifest, outputs=sorted(p.relative_to(case_dir).as_posix() for p in case_dir.rglob("*")
                                              if p.is_file() and not p.name.startswith(".")
-                                             and p.name not in ("SHA256SUMS", "manifest.json")))
+                                             and p.name not in ("manifest.json", *UNHASHED)))
     atomic_write_json(case_dir / "manifest.json", manifest)
     write_sha256sums(case_dir)
 

@@ -1,0 +1,74 @@
+"""Gunshot-like transients on the real gunfire and look-alike recordings."""
+
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from audiopipe import events
+from audiopipe.config import EventsConfig
+from audiopipe.records import Track
+from conftest import EVENTS, REPO, read_audio
+
+CFG = EventsConfig()
+LEAD_S = 0.5  # the clips start on the shot: give the detector a background to judge from
+
+
+def _track(audio: np.ndarray, rate: int) -> Track:
+    return Track(0, 0, "pcm", rate, audio.shape[0], audio.shape[1] / rate, np.zeros(1, np.float32),
+                 audio.astype(np.float32))
+
+
+def _with_lead(audio: np.ndarray, rate: int, seed: int = 0) -> np.ndarray:
+    noise = 1e-4 * np.random.default_rng(seed).standard_normal((audio.shape[0], int(LEAD_S * rate)))
+    return np.concatenate([noise, audio, noise], axis=1).astype(np.float32)
+
+
+def _truth() -> list[dict]:
+    with open(REPO / "bench" / "events_truth.csv", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+@pytest.mark.parametrize("row", [r for r in _truth() if r["kind"] == "gunshot"], ids=lambda r: r["file"])
+def test_every_annotated_shot_is_found_and_counted_once(row):
+    audio, rate = read_audio(EVENTS / row["file"])
+    evs, _ = events.detect(_track(_with_lead(audio, rate), rate), CFG)
+    shots = [e.time_s - LEAD_S for e in evs if e.is_gunshot]
+    truth = [float(t) for t in row["onsets_s"].split()]
+    assert len(shots) == len(truth), (shots, truth)  # echoes, pump clacks and crack pairs not counted
+    for got, want in zip(shots, truth):
+        assert abs(got - want) <= 0.020
+
+
+def test_burst_of_automatic_fire_is_one_burst_with_its_rate():
+    audio, rate = read_audio(EVENTS / "gunshot_auto_burst_01.wav")
+    _, bursts = events.detect(_track(_with_lead(audio, rate), rate), CFG)
+    (b,) = bursts
+    assert b.shot_count == 3
+    assert 450 <= b.rate_rpm <= 560  # ~118 ms spacing
+    assert b.fire_mode == "automatic"
+
+
+def _synthetic(times_s: list[float], rate: int = 48000, dur_s: float = 4.0) -> np.ndarray:
+    """Broadband impulses with an exponential tail at given times, over faint noise."""
+    rng = np.random.default_rng(1)
+    x = 1e-4 * rng.standard_normal(int(dur_s * rate))
+    n = int(0.08 * rate)
+    shape = rng.standard_normal(n) * np.exp(-np.arange(n) / (0.01 * rate))
+    for t in times_s:
+        a = int(t * rate)
+        x[a:a + n] += 0.7 * shape[: x.size - a]
+    return x[None, :].astype(np.float32)
+
+
+def test_regular_synthetic_burst_is_automatic_and_irregular_singles_are_not():
+    regular = [0.5 + 0.1 * i for i in range(8)]  # 600 rounds/min
+    _, (b,) = events.detect(_track(_synthetic(regular), 48000), CFG)
+    assert b.shot_count == 8 and b.fire_mode == "automatic" and abs(b.rate_rpm - 600) < 15
+
+    singles = [0.3, 1.4, 2.1, 3.6]
+    evs, bursts = events.detect(_track(_synthetic(singles), 48000), CFG)
+    assert [round(e.time_s, 2) for e in evs if e.is_gunshot] == singles
+    assert [b.fire_mode for b in bursts] == ["semi-automatic/single"] * 4

@@ -1,0 +1,162 @@
+"""The batch: case folder, provenance, resume, kill in the middle, bad inputs, duplicates."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from audiopipe import config, pipeline
+from audiopipe.errors import UnreadableFile
+from conftest import REPO, SPEECH, encode, read_audio
+
+FAST = config.load("default").replace("speech", enabled=False)
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[str, float, int]]:
+    """SHA-256, mtime and mode of every file: the evidence must never change."""
+    out = {}
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.is_symlink():
+            st = p.stat()
+            out[str(p.relative_to(folder))] = (hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime, st.st_mode)
+    return out
+
+
+@pytest.fixture()
+def evidence(tmp_path) -> Path:
+    ev = tmp_path / "evidence"
+    (ev / "phone" / "DCIM").mkdir(parents=True)
+    shutil.copy(SPEECH / "jfk_en.flac", ev / "phone" / "jfk.flac")
+    shutil.copy(SPEECH / "jfk_en.flac", ev / "copy of jfk.flac")  # duplicate under another name
+    shutil.copy(SPEECH / "de_01.wav", ev / "phone" / "DCIM" / "note.wav")
+    jfk = read_audio(SPEECH / "jfk_en.flac")
+    encode(ev / "phone" / "DCIM" / "VID_0001.mp4", [jfk], "aac", video=True)
+    encode(ev / "no_audio.mp4", [], "aac", video=True)
+    (ev / "zero.wav").write_bytes(b"")
+    (ev / "corrupt.mp3").write_bytes(os.urandom(20_000))
+    (ev / "readme.txt").write_text("chain of custody form")
+    return ev
+
+
+def _rows(case: Path) -> dict[str, dict]:
+    with open(case / "files.csv", encoding="utf-8-sig") as f:
+        return {r["path"]: r for r in csv.DictReader(f)}
+
+
+def test_batch_writes_case_folder_and_skips_bad_files_with_reasons(evidence, tmp_path):
+    before = _snapshot(evidence)
+    case = tmp_path / "case"
+    summary = pipeline.run(evidence, case, FAST, quiet=True)
+    assert _snapshot(evidence) == before  # originals untouched
+    assert set(p.name for p in evidence.rglob("*")) == set(before_names(before))  # nothing written inside
+
+    rows = _rows(case)
+    # the same bytes under two names: analysed once (the first in walk order), both listed
+    assert rows["copy of jfk.flac"]["status"] == "ok"
+    assert rows["phone/jfk.flac"]["status"] == "duplicate"
+    assert rows["phone/jfk.flac"]["duplicate_of"] == "copy of jfk.flac"
+    assert rows["phone/jfk.flac"]["sha256"] == rows["copy of jfk.flac"]["sha256"]
+    assert rows["phone/DCIM/VID_0001.mp4"]["status"] == "ok"
+    assert rows["no_audio.mp4"]["error_kind"] == "no_audio"
+    assert "no audio stream in no_audio.mp4" in rows["no_audio.mp4"]["error"]
+    assert rows["zero.wav"]["error_kind"] == "empty"
+    assert rows["corrupt.mp3"]["error_kind"] == "corrupt"
+    assert rows["readme.txt"]["status"] == "skipped"
+    assert summary.errors == 3 and summary.duplicates == 1 and summary.analysed == 3
+
+    manifest = json.loads((case / "manifest.json").read_text())
+    assert manifest["config_hash"] == FAST.hash()
+    assert manifest["config"]["speech"]["enabled"] is False
+    assert manifest["software"]["audiopipe"] and manifest["software"]["av"]
+    jfk_sha = hashlib.sha256((SPEECH / "jfk_en.flac").read_bytes()).hexdigest()
+    entry = next(i for i in manifest["inputs"] if i["path"] == "copy of jfk.flac")
+    assert entry["sha256"] == jfk_sha and entry["probe"]["streams"][0]["sample_rate_hz"] == 44100
+    result = json.loads((case / "files" / jfk_sha[:12] / "result.json").read_text())
+    assert result["paths"] == ["copy of jfk.flac", "phone/jfk.flac"]
+    assert result["tracks"][0]["native_rate_hz"] == 44100 and result["tracks"][0]["channels"] == 2
+
+    # SHA256SUMS lists every output, and every line checks out
+    sums = (case / "SHA256SUMS").read_text().splitlines()
+    listed = {line.split("  ", 1)[1]: line.split("  ", 1)[0] for line in sums}
+    for rel, digest in listed.items():
+        assert hashlib.sha256((case / rel).read_bytes()).hexdigest() == digest
+    assert "manifest.json" in listed and "case.xlsx" in listed and "files.csv" in listed
+    log = (case / "audiopipe.log").read_text()
+    assert "corrupt.mp3" in log and "no_audio.mp4" in log
+
+
+def before_names(snapshot):
+    names = set()
+    for rel in snapshot:
+        names.update(Path(rel).parts)
+    names.update({"copy of jfk.flac"})
+    return names
+
+
+def test_second_run_redoes_nothing_and_says_so(evidence, tmp_path):
+    case = tmp_path / "case"
+    pipeline.run(evidence, case, FAST, quiet=True)
+    mtimes = {p: p.stat().st_mtime_ns for p in case.rglob("result.json")}
+    again = pipeline.run(evidence, case, FAST, quiet=True)
+    assert again.analysed == 0 and again.reused == 4  # 3 ok + 1 permanent error kept
+    assert {p: p.stat().st_mtime_ns for p in case.rglob("result.json")} == mtimes
+    assert "nothing to redo" in (case / "audiopipe.log").read_text()
+
+
+def test_changed_config_redoes_the_files(evidence, tmp_path):
+    case = tmp_path / "case"
+    pipeline.run(evidence, case, FAST, quiet=True)
+    other = FAST.replace("events", gunshot_threshold=0.9)
+    again = pipeline.run(evidence, case, other, quiet=True)
+    assert again.analysed == 3 and again.reused == 0
+
+
+def test_case_folder_inside_the_evidence_is_refused(evidence):
+    with pytest.raises(UnreadableFile, match="inside the evidence folder"):
+        pipeline.run(evidence, evidence / "case", FAST, quiet=True)
+    assert not (evidence / "case").exists()
+
+
+def test_run_killed_with_sigkill_loses_only_the_file_in_progress(tmp_path):
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    jfk = read_audio(SPEECH / "jfk_en.flac")
+    for i in range(6):  # different content per file, so no two are duplicates
+        encode(ev / f"clip_{i}.mkv", [(jfk[0][:, i * 1000:], 48000)], "libopus")
+    case = tmp_path / "case"
+    cmd = [sys.executable, "-m", "audiopipe.cli", "run", str(ev), "--out", str(case), "--quiet", "--no-speech"]
+    proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(case.glob("files/*/result.json"))) < 2:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done_before = len(list(case.glob("files/*/result.json")))
+    assert 2 <= done_before < 6, "the kill must land in the middle of the batch"
+    for p in case.glob("files/*/result.json"):
+        json.loads(p.read_text())  # atomic writes: no half-written result
+    assert not (case / "manifest.json").exists() or json.loads((case / "manifest.json").read_text())
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    rows = _rows(case)
+    assert len(rows) == 6 and all(r["status"] == "ok" for r in rows.values())
+    manifest = json.loads((case / "manifest.json").read_text())
+    assert manifest["counts"]["reused"] >= done_before and manifest["counts"]["analysed_now"] <= 6 - done_before + 1
+
+
+def test_json_log_lines_are_json(evidence, tmp_path, capfd):
+    pipeline.run(evidence, tmp_path / "case", FAST, quiet=False, json_log=True)
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.startswith("{")]
+    parsed = [json.loads(line) for line in lines]
+    assert any(p.get("error_kind") == "corrupt" for p in parsed)
