@@ -100,7 +100,7 @@ def test_formula_injection_is_written_as_text_in_xlsx_and_csv(tmp_path):
     assert len(long_cell) <= 32767 and long_cell.endswith(sheets.TRUNCATION_MARK)
     flags = ws.cell(row=2 + len(HOSTILE), column=[c.value for c in ws[1]].index("flags") + 1).value
     assert "text_truncated" in flags
-    with open(tmp_path / "segments.csv", encoding="utf-8-sig") as f:
+    with open(tmp_path / "segments.csv", encoding="utf-8-sig", newline="") as f:
         texts = [r["text"] for r in csv.DictReader(f)][: len(HOSTILE)]
     assert texts == ["'" + t for t in HOSTILE]
 

@@ -28,12 +28,14 @@ WIDE_COLUMNS = {"text": 60, "text_en": 60, "what": 70, "error": 50, "path": 40, 
 MARKED = {"Segments": ("flags", FLAG_FILL), "Timeline": ("flags", FLAG_FILL), "Files": ("error", ERROR_FILL)}
 
 
+def _text_columns(df: pd.DataFrame) -> list[str]:
+    return [c for c in df.columns if df[c].dtype == object or pd.api.types.is_string_dtype(df[c])]
+
+
 def limit_cells(df: pd.DataFrame, max_chars: int) -> pd.DataFrame:
     """Cut text longer than a spreadsheet cell allows, saying so in the cell and the flags."""
     out = df.copy()
-    for col in out.columns:
-        if out[col].dtype != object:
-            continue
+    for col in _text_columns(out):
         too_long = out[col].map(lambda v: isinstance(v, str) and len(v) > max_chars)
         if too_long.any():
             out.loc[too_long, col] = out.loc[too_long, col].map(
@@ -46,9 +48,8 @@ def limit_cells(df: pd.DataFrame, max_chars: int) -> pd.DataFrame:
 
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
-    for col in out.columns:
-        if out[col].dtype == object:
-            out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
+    for col in _text_columns(out):
+        out[col] = out[col].map(lambda v: "'" + v if isinstance(v, str) and v.startswith(FORMULA_PREFIXES) else v)
     return out
 
 
