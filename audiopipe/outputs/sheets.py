@@ -54,11 +54,12 @@ def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
-    """UTF-8 with BOM, so that Excel opens Armenian, Arabic and Cyrillic text right."""
+    """UTF-8 with BOM, so that Excel opens Armenian, Arabic and Cyrillic text right; CRLF
+    rows (RFC 4180), so that a stray CR inside a transcript is quoted, not a row break."""
     written = []
     for name, df in tables.items():
         path = folder / f"{name.lower()}.csv"
-        atomic_write_bytes(path, csv_safe(df).to_csv(index=False).encode("utf-8-sig"))
+        atomic_write_bytes(path, csv_safe(df).to_csv(index=False, lineterminator="\r\n").encode("utf-8-sig"))
         written.append(path)
     return written
 
