@@ -77,7 +77,7 @@ class SpeechConfig:
     hotwords: str | None = None
     vad_threshold: float = 0.35
     vad_min_speech_ms: int = 250
-    vad_min_silence_ms: int = 500
+    vad_min_silence_ms: int = 1000
     vad_pad_ms: int = 200
     max_turn_s: float = 30.0
     mask_gunshots: bool = True  # attenuate detected shots before VAD and decoding

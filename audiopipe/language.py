@@ -10,6 +10,10 @@ the log-mel is taken), never with zeros in the log-mel domain, which the model h
 and which biases it towards some languages. When a turn is uncertain and its speaker is
 known, the speaker's other turns in the file inform the choice (duration-weighted mean of
 their probabilities); the turn's own detection is kept as ``raw_language``.
+
+With ``languages`` (the user's list of expected languages) the probabilities are
+renormalised over that list; the turn is still uncertain when the listed languages hold
+less than ``language_threshold`` of the model's unrestricted belief.
 """
 
 from __future__ import annotations
@@ -52,10 +56,12 @@ def identify(audio_16k: np.ndarray, turns: list[Turn], detector: LanguageDetecto
                               ((cfg.language, 1.0),), False, cfg.language, 1.0, "forced")
                 for i, t in enumerate(turns)]
     raw: list[dict[str, float]] = []
+    allowed_mass: list[float] = []  # how much of the model's belief the allowed languages hold
     for t in turns:
         a = int(t.start_s * SAMPLE_RATE_HZ)
         b = min(int(t.end_s * SAMPLE_RATE_HZ), a + 30 * SAMPLE_RATE_HZ)
         probs = detector.language_probs(audio_16k[a:b])
+        allowed_mass.append(sum(v for k, v in probs.items() if k in cfg.languages) if cfg.languages else 1.0)
         raw.append(_restrict(probs, cfg.languages) if cfg.languages else probs)
 
     by_speaker: dict[str, dict[str, float]] = {}
@@ -66,11 +72,13 @@ def identify(audio_16k: np.ndarray, turns: list[Turn], detector: LanguageDetecto
         for k, v in p.items():
             acc[k] = acc.get(k, 0.0) + v * t.duration_s
     guesses = []
-    for i, (t, p) in enumerate(zip(turns, raw)):
+    for i, (t, p, mass) in enumerate(zip(turns, raw, allowed_mass)):
         top = _top(p)
         raw_lang, raw_prob = top[0]
         short = t.duration_s < cfg.min_certain_turn_s
-        uncertain = raw_prob < cfg.language_threshold or short
+        # restricted: the model may hear none of the allowed languages; then the pick among
+        # them is a guess, however large its renormalised probability
+        uncertain = raw_prob < cfg.language_threshold or short or mass < cfg.language_threshold
         lang, prob, decided = raw_lang, raw_prob, "restricted" if cfg.languages else "turn"
         if uncertain and t.speaker in by_speaker:
             acc = by_speaker[t.speaker]

@@ -14,6 +14,7 @@ Whisper see; the evidence audio itself is untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Protocol
@@ -120,22 +121,27 @@ class SpeechStage:
         flags = ["no_diarization_vad_turns"] if turns else []
         guesses = language.identify(audio, turns, self.engine, self.cfg)
         segments: list[Segment] = []
+        checked: list[LanguageGuess] = []
         for turn, guess in zip(turns, guesses):
-            segments.extend(self.transcribe_turn(audio, turn, guess, turns))
-        return turns, guesses, segments, flags
+            segs, guess = self.transcribe_turn(audio, turn, guess, turns)
+            segments.extend(segs)
+            checked.append(guess)
+        return turns, checked, segments, flags
 
     def transcribe_turn(self, audio: np.ndarray, turn: Turn, guess: LanguageGuess, turns: list[Turn]
-                        ) -> list[Segment]:
+                        ) -> tuple[list[Segment], LanguageGuess]:
+        """Segments of one turn, and its language guess, marked uncertain when the decoder
+        cannot write the turn confidently in that language (mean ``avg_logprob`` under
+        ``flag_avg_logprob``): the signature of a wrong language pick, even at a high
+        language probability."""
         a = int(turn.start_s * SAMPLE_RATE_HZ)
         b = int(turn.end_s * SAMPLE_RATE_HZ)
-        clip = audio[a:b]
-        raws = self.engine.decode(clip, guess.language, "transcribe", word_timestamps=True)
-        english = None
-        if self.cfg.translate and guess.language != "en" and raws:
-            english = " ".join(r.text for r in self.engine.decode(clip, guess.language, "translate",
-                                                                  word_timestamps=False)).strip() or None
+        raws = self.engine.decode(audio[a:b], guess.language, "transcribe", word_timestamps=True)
+        if raws and not guess.language_uncertain and guess.decided_by != "forced" and \
+                float(np.mean([r.avg_logprob for r in raws])) < self.cfg.flag_avg_logprob:
+            guess = dataclasses.replace(guess, language_uncertain=True)
         out = []
-        for n, r in enumerate(raws):
+        for r in raws:
             start = turn.start_s + r.start_s
             end = min(turn.end_s, turn.start_s + r.end_s)
             words = tuple(Word(round(turn.start_s + w.start_s, 3), round(turn.start_s + w.end_s, 3), w.word,
@@ -148,15 +154,29 @@ class SpeechStage:
                 flags.append("language_uncertain")
             if not _inside_speech(start, end, turns):
                 flags.append("text_in_non_speech")
+            text_en = r.text if guess.language == "en" else None
+            if self.cfg.translate and guess.language != "en" and r.text:
+                text_en, translation_ok = self.translate(audio, start, end, guess.language)
+                if not translation_ok:
+                    flags.append("translation_low_confidence")
             out.append(Segment(
                 track=turn.track, start_s=round(start, 3), end_s=round(end, 3), speaker=turn.speaker,
                 language=guess.language, language_prob=round(guess.language_prob, 4),
                 language_top3=guess.language_top3, language_uncertain=guess.language_uncertain,
-                text=r.text, text_en=(english if n == 0 else None) if guess.language != "en" else r.text,
+                text=r.text, text_en=text_en,
                 avg_logprob=round(r.avg_logprob, 4), no_speech_prob=round(r.no_speech_prob, 4),
                 compression_ratio=round(r.compression_ratio, 3), text_language=text_lang, words=words,
                 flags=tuple(flags)))
-        return out
+        return out, guess
+
+    def translate(self, audio: np.ndarray, start_s: float, end_s: float, lang: str) -> tuple[str | None, bool]:
+        """English text of one segment (Whisper task=translate), and whether it is confident."""
+        clip = audio[int(start_s * SAMPLE_RATE_HZ): int(end_s * SAMPLE_RATE_HZ)]
+        raws = self.engine.decode(clip, lang, "translate", word_timestamps=False)
+        text = " ".join(r.text for r in raws).strip() or None
+        ok = bool(raws) and all(r.avg_logprob >= self.cfg.flag_avg_logprob and not repetition_loop(r.text)
+                                for r in raws)
+        return text, ok
 
 
 def load_engine(cfg: SpeechConfig, model: ModelRef, text_lid_model: ModelRef | None) -> SpeechStage:
