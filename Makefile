@@ -40,7 +40,7 @@ test: install test-deps
 	$(VENV)/bin/python -m pytest -ra
 
 bench: install
-	@for f in bench/*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+	@for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
 
 clean:
 	rm -rf $(VENV) demo-case .pytest_cache bench/out models/*/

@@ -180,6 +180,10 @@ class Event:
     broadband: float
     impulsiveness_db: float
     decay_db_per_ms: float
+    attack_db: float
+    flatness: float
+    low_band_ratio: float
+    tail_db: float
     clipped: bool
     gunshot_score: float
     is_gunshot: bool

@@ -1,0 +1,67 @@
+"""End to end on the yardstick: the 40-s evidence-style video with its truth.
+
+Plain faster-whisper (base) gets this file badly wrong: one language for all of it, the
+English written in Cyrillic, an invented sentence repeated over the gunfire. audiopipe must
+give each speech part its own language and put the shots at their times.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from audiopipe import config, pipeline
+from conftest import SCENARIO
+
+TOLERANCE_S = 0.05  # AAC encoder delay
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory) -> dict:
+    ev = tmp_path_factory.mktemp("evidence")
+    shutil.copy(SCENARIO / "scenario.mp4", ev)
+    case = tmp_path_factory.mktemp("case")
+    summary = pipeline.run(ev, case, config.load("default"), quiet=True)
+    assert summary.errors == 0
+    (path,) = case.glob("files/*/result.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def test_each_speech_part_gets_its_own_language(result, scenario_truth):
+    for part in scenario_truth["speech"]:
+        inside = [s for s in result["segments"]
+                  if s["start_s"] < part["end_s"] and s["end_s"] > part["start_s"]]
+        assert inside, f"no speech found in {part}"
+        main = max(inside, key=lambda s: min(s["end_s"], part["end_s"]) - max(s["start_s"], part["start_s"]))
+        assert main["language"] == part["language"], (part, main["language"], main["text"])
+
+
+def test_english_is_transcribed_in_latin_script_not_transliterated(result):
+    english = " ".join(s["text"] for s in result["segments"] if s["language"] == "en").lower()
+    assert "fellow americans" in english and "your country" in english
+    assert not any("\u0400" <= ch <= "\u04ff" for ch in english)
+
+
+def test_no_invented_text_over_the_gunfire_without_a_flag(result, scenario_truth):
+    shots = scenario_truth["shots"]
+    for s in result["segments"]:
+        over = any(s["start_s"] <= t <= s["end_s"] for t in shots)
+        if over:
+            assert "during_gunfire" in s["flags"]
+
+
+def test_every_shot_is_found_within_50_ms(result, scenario_truth):
+    found = [e["time_s"] for e in result["events"] if e["is_gunshot"]]
+    missed = [t for t in scenario_truth["shots"] if not any(abs(t - f) <= TOLERANCE_S for f in found)]
+    assert missed == []
+
+
+def test_automatic_fire_starts_at_20_s(result):
+    bursts = sorted(result["bursts"], key=lambda b: b["start_s"])
+    firing = [b for b in bursts if b["fire_mode"] == "automatic"]
+    assert len(firing) >= 4
+    assert abs(firing[0]["start_s"] - 20.0) <= TOLERANCE_S
+    assert all(20.0 - TOLERANCE_S <= b["start_s"] <= 31.6 for b in firing)  # the fireworks are not
+    assert all(450 <= b["rate_rpm"] <= 560 for b in firing)
