@@ -40,6 +40,9 @@ def load(path: Path) -> np.ndarray:
 
 
 def bed(names: list[str], seconds: float) -> np.ndarray:
+    """Speech recordings end to end, repeated to ``seconds``; no names: a silent bed."""
+    if not names:
+        return np.zeros(int(seconds * RATE_HZ), np.float32)
     parts = [load(MEDIA / "speech" / n) for n in names]
     x = np.concatenate(parts)
     reps = int(np.ceil(seconds * RATE_HZ / x.size))
@@ -62,7 +65,8 @@ def mixtures(bed_names: list[str], snrs_db: list[float], seed: int, with_reverb:
     """One mixture per (gunshot clip or confuser clip, SNR, reverb on/off)."""
     rng = np.random.default_rng(seed)
     speech = bed(bed_names, 60.0)
-    speech *= 10 ** (-24 / 20) / _rms(speech)
+    if bed_names:
+        speech *= 10 ** (-24 / 20) / _rms(speech)
     out = []
     for row in truth_table():
         clip = load(MEDIA / "events" / row["file"])

@@ -1,0 +1,86 @@
+"""Speech stage: WER/CER, language per turn, and real-time factor, against plain
+faster-whisper ``transcribe()`` on the whole file (same model, beam size 5), in one run.
+
+Text is normalised before scoring (lower case, punctuation removed); references come from
+shared/media/speech/README*.md. Languages: the truth of every file is one language, except
+multilingual_en_de.mp3 (English before 30 s, German after).
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from pathlib import Path
+
+from jiwer import cer, wer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audiopipe import config, ingest, models, transcribe  # noqa: E402
+from audiopipe.records import MediaFile  # noqa: E402
+
+SPEECH = ROOT.parent / "shared" / "media" / "speech"
+MIT_EN = ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
+          "associated documentation files (the \"Software\"), to deal in the Software without restriction, "
+          "including without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, "
+          "and/or sell copies of the Software, and to permit persons to whom the Software is furnished to do so, "
+          "subject to the following conditions: The above copyright notice and this permission notice shall be "
+          "included in all copies or substantial portions of the Software.")
+FILES = {  # name: (reference text or None, language(s))
+    "jfk_en.flac": ("And so, my fellow Americans, ask not what your country can do for you, ask what you can do "
+                    "for your country.", "en"),
+    "es_01.wav": ("Las arenas son blanquecinas de grano medio y tiene muy poca asistencia.", "es"),
+    "de_01.wav": ("Der hinter diesem Portal liegenden Raum wurde als Leichenhalle genutzt.", "de"),
+    "it_01.wav": ("Sempre alla radio nacquero anche alcune sue canzoni o meglio ritmi.", "it"),
+    "hy_01.wav": (None, "hy"),
+    "ar_01.wav": (None, "ar"),
+    "multilingual_en_de.mp3": (MIT_EN, "en<30s, de"),
+}
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
+
+
+def truth_language(name: str, start_s: float, end_s: float) -> str:
+    if name == "multilingual_en_de.mp3":
+        return "en" if (start_s + end_s) / 2 < 30.0 else "de"
+    return FILES[name][1]
+
+
+def main() -> None:
+    cfg = config.load("default")
+    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    plain = stage.engine.model
+    print(f"model {cfg.speech.model}, {cfg.speech.compute_type} on {cfg.speech.device}, beam {cfg.speech.beam_size}")
+    print("file                    | audiopipe: WER   CER   lang_ok  RTF  | plain faster-whisper: lang WER   CER   RTF"
+          " | speed ratio")
+    for name, (ref, _) in FILES.items():
+        p = SPEECH / name
+        _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
+        track = tracks[0]
+        t0 = time.perf_counter()
+        turns, langs, segs, _ = stage.process(track, [])
+        ours_s = time.perf_counter() - t0
+        text = " ".join(s.text for s in segs)
+        if name == "multilingual_en_de.mp3":
+            text = " ".join(s.text for s in segs if s.end_s <= 30.5)
+        ok = sum(g.language == truth_language(name, g.start_s, g.end_s) for g in langs)
+        t0 = time.perf_counter()
+        psegs, info = plain.transcribe(track.audio_16k, beam_size=5)
+        psegs = list(psegs)
+        plain_s = time.perf_counter() - t0
+        ptext = " ".join(s.text for s in psegs if name != "multilingual_en_de.mp3" or s.end <= 30.5)
+        rtf_ours = track.duration_s / ours_s
+        rtf_plain = track.duration_s / plain_s
+        fmt = (lambda r, h: f"{wer(norm(r), norm(h)):.3f} {cer(norm(r), norm(h)):.3f}") if ref else (lambda r, h: "  -     -  ")
+        print(f"{name:23s} | {fmt(ref, text)}  {ok}/{len(langs)}  {rtf_ours:5.1f}x | {info.language:4s} "
+              f"{fmt(ref, ptext)} {rtf_plain:5.1f}x | {ours_s / max(plain_s, 1e-9):.2f}")
+    print("RTF = audio seconds per wall second (higher is faster); speed ratio = audiopipe time / plain time "
+          "(audiopipe also translates every non-English segment)")
+
+
+if __name__ == "__main__":
+    main()
