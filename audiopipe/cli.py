@@ -77,8 +77,6 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "run":
             summary = pipeline.run(args.evidence_dir, args.case_dir, _config_from(args), quiet=args.quiet,
                                    json_log=args.json_log)
-            if not args.quiet:
-                print(f"case workbook: {summary.workbook}\nmanifest:      {summary.manifest}")
             return 0 if summary.errors == 0 else 3
         if args.command == "report":
             outputs.report(args.case_dir, config.load("default").outputs)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -91,6 +91,7 @@ class _Input:
     error_kind: str | None = None
     error: str | None = None
     duplicate_of: str | None = None
+    progress: str = ""
 
     def row(self) -> dict[str, Any]:
         p = self.probe
@@ -231,10 +232,12 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
             todo.append(item)
 
         total_audio_s = sum((i.probe.duration_s or 0.0) for i in todo if i.probe)
-        files_bar = tqdm(total=len(todo), desc="files", unit="file", disable=quiet, position=0)
-        audio_bar = tqdm(total=round(total_audio_s, 1), desc="audio", unit="s", disable=quiet, position=1,
+        bars_off = quiet or not sys.stderr.isatty()  # in a log file, the per-file lines are the progress
+        files_bar = tqdm(total=len(todo), desc="files", unit="file", disable=bars_off, position=0)
+        audio_bar = tqdm(total=round(total_audio_s, 1), desc="audio", unit="s", disable=bars_off, position=1,
                          bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
-        for item in todo:
+        for n, item in enumerate(todo, start=1):
+            item.progress = f"[{n}/{len(todo)}]"
             key = provenance.resume_key(item.media.sha256, config_hash, analyzer.model_hashes)
             folder = _result_dir(case_dir, item.media.sha256)
             previous = _load_result(folder)
@@ -243,7 +246,7 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
                 item.status, item.error_kind, item.error = (previous["status"], previous.get("error_kind"),
                                                             previous.get("error"))
                 summary.reused += 1
-                log.info(f"unchanged, not redone: {item.media.path} ({item.status})")
+                log.info(f"{item.progress} unchanged, not redone: {item.media.path} ({item.status})")
             else:
                 _process(item, folder, key, inputs, analyzer, cfg)
                 if item.status == "ok":
@@ -290,7 +293,7 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
 
 
 def _hash_and_probe(inputs: list[_Input], cfg: Config, quiet: bool) -> None:
-    for item in tqdm(inputs, desc="hashing", unit="file", disable=quiet, leave=False):
+    for item in tqdm(inputs, desc="hashing", unit="file", disable=quiet or not sys.stderr.isatty(), leave=False):
         try:
             ingest.check_size(item.media, cfg.ingest)
             sha = ingest.sha256_file(item.media.abs_path)
@@ -332,8 +335,9 @@ def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyze
         result.error = f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}"
     item.status, item.error_kind, item.error = result.status, result.error_kind, result.error
     if result.status == "ok":
-        log.info(f"ok: {media.path} ({len(result.segments)} segments, {len(result.events)} events, "
+        log.info(f"{item.progress} ok: {media.path} ({len(result.segments)} segments, "
+                 f"{sum(e.is_gunshot for e in result.events)} gunshot-like events, "
                  f"{result.timings_s['total']:.1f} s)")
     else:
-        log.warning(f"error: {media.path}: {result.error}",
+        log.warning(f"{item.progress} error: {media.path}: {result.error}",
                     extra={"fields": {"path": media.path, "error_kind": result.error_kind}})
