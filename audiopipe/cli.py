@@ -23,6 +23,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--json-log", action="store_true", help="log lines on stderr as JSON objects")
     run.add_argument("--no-speech", action="store_true", help="skip language ID and transcription")
     run.add_argument("--no-events", action="store_true", help="skip gunshot-like event detection")
+    run.add_argument("--no-diarization", action="store_true", help="VAD regions as turns, no speaker labels")
+    run.add_argument("--num-speakers", type=int, help="exact number of speakers, when known")
+    run.add_argument("--min-speakers", type=int)
+    run.add_argument("--max-speakers", type=int)
+    run.add_argument("--diarize-by-channel", action="store_true",
+                     help="stereo phone calls: one speaker per channel")
     run.add_argument("--engine", choices=["faster-whisper", "openai-whisper"])
     run.add_argument("--model", help="registry name, local model folder, or hub name (online only)")
     run.add_argument("--language", help="force this language for every turn (ISO 639-1, e.g. az)")
@@ -61,6 +67,14 @@ def _config_from(args: argparse.Namespace) -> config.Config:
         speech["enabled"] = False
     if speech:
         cfg = cfg.replace("speech", **speech)
+    dia = {k: v for k, v in {"num_speakers": args.num_speakers, "min_speakers": args.min_speakers,
+                             "max_speakers": args.max_speakers}.items() if v is not None}
+    if args.no_diarization:
+        dia["enabled"] = False
+    if args.diarize_by_channel:
+        dia["by_channel"] = True
+    if dia:
+        cfg = cfg.replace("diarization", **dia)
     ev = {}
     if args.no_events:
         ev["enabled"] = False

