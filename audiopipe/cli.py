@@ -54,34 +54,27 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _config_from(args: argparse.Namespace) -> config.Config:
+    """The preset, with the command-line options laid over it (None: not given)."""
+    off = lambda flag: False if flag else None  # noqa: E731 - "--no-x" given -> enabled: False
+    changes = {
+        "speech": {
+            "engine": args.engine, "model": args.model, "language": args.language,
+            "languages": [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None,
+            "beam_size": args.beam_size, "initial_prompt": args.initial_prompt, "hotwords": args.hotwords,
+            "device": args.device, "compute_type": args.compute_type,
+            "translate": off(args.no_translate), "enabled": off(args.no_speech),
+        },
+        "diarization": {
+            "num_speakers": args.num_speakers, "min_speakers": args.min_speakers, "max_speakers": args.max_speakers,
+            "enabled": off(args.no_diarization), "by_channel": True if args.diarize_by_channel else None,
+        },
+        "events": {"gunshot_threshold": args.gunshot_threshold, "enabled": off(args.no_events)},
+    }
     cfg = config.load(args.config)
-    speech = {k: v for k, v in {
-        "engine": args.engine, "model": args.model, "language": args.language,
-        "languages": [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None,
-        "beam_size": args.beam_size, "initial_prompt": args.initial_prompt, "hotwords": args.hotwords,
-        "device": args.device, "compute_type": args.compute_type,
-    }.items() if v is not None}
-    if args.no_translate:
-        speech["translate"] = False
-    if args.no_speech:
-        speech["enabled"] = False
-    if speech:
-        cfg = cfg.replace("speech", **speech)
-    dia = {k: v for k, v in {"num_speakers": args.num_speakers, "min_speakers": args.min_speakers,
-                             "max_speakers": args.max_speakers}.items() if v is not None}
-    if args.no_diarization:
-        dia["enabled"] = False
-    if args.diarize_by_channel:
-        dia["by_channel"] = True
-    if dia:
-        cfg = cfg.replace("diarization", **dia)
-    ev = {}
-    if args.no_events:
-        ev["enabled"] = False
-    if args.gunshot_threshold is not None:
-        ev["gunshot_threshold"] = args.gunshot_threshold
-    if ev:
-        cfg = cfg.replace("events", **ev)
+    for section, values in changes.items():
+        given = {k: v for k, v in values.items() if v is not None}
+        if given:
+            cfg = cfg.replace(section, **given)
     return cfg
 
 

@@ -160,3 +160,37 @@ def test_json_log_lines_are_json(evidence, tmp_path, capfd):
     lines = [line for line in err.splitlines() if line.startswith("{")]
     parsed = [json.loads(line) for line in lines]
     assert any(p.get("error_kind") == "corrupt" for p in parsed)
+
+
+def test_unreadable_file_and_folder_get_rows_and_the_batch_goes_on():
+    """Permissions are met as an ordinary user meets them: root reads everything, so as root
+    the run is made without the capabilities that bypass file permissions (setpriv)."""
+    import tempfile
+
+    base = Path(tempfile.mkdtemp())
+    ev = base / "evidence"
+    (ev / "locked_folder").mkdir(parents=True)
+    shutil.copy(SPEECH / "de_01.wav", ev / "readable.wav")
+    shutil.copy(SPEECH / "de_01.wav", ev / "locked_folder" / "inside.wav")
+    shutil.copy(SPEECH / "it_01.wav", ev / "locked.wav")
+    (ev / "locked.wav").chmod(0o000)
+    (ev / "locked_folder").chmod(0o000)
+    case = base / "case"
+    cmd = [sys.executable, "-m", "audiopipe.cli", "run", str(ev), "--out", str(case), "--quiet", "--no-speech",
+           "--no-diarization"]
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("running as root without setpriv (util-linux): permissions cannot be enforced")
+        caps = "-dac_override,-dac_read_search"
+        cmd = ["setpriv", f"--bounding-set={caps}", f"--inh-caps={caps}", *cmd]
+    try:
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert out.returncode == 3, out.stderr  # finished, with per-file errors
+        rows = _rows(case)
+        assert rows["readable.wav"]["status"] == "ok"
+        assert rows["locked.wav"]["error_kind"] == "unreadable"
+        assert "permission denied" in rows["locked.wav"]["error"]
+        assert rows["locked_folder"]["status"] == "skipped" and "cannot be read" in rows["locked_folder"]["error"]
+    finally:
+        (ev / "locked_folder").chmod(0o755)
+        shutil.rmtree(base, ignore_errors=True)
