@@ -53,3 +53,10 @@ class StageError(AudiopipeError):
 
     kind = "stage"
     permanent = False
+
+
+class OutputError(AudiopipeError):
+    """The case folder cannot be written (disk full, permissions)."""
+
+    kind = "write"
+    permanent = False

@@ -21,7 +21,7 @@ from tqdm import tqdm
 
 from . import align, events, ingest, models, outputs, provenance
 from .config import Config
-from .errors import AudiopipeError, StageError, UnreadableFile
+from .errors import AudiopipeError, OutputError, StageError, UnreadableFile
 from .records import FileResult, MediaFile, Probe, to_dict
 
 log = logging.getLogger("audiopipe")
@@ -310,7 +310,13 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
                        "errors": summary.errors, "duplicates": summary.duplicates, "skipped": summary.skipped},
             "inputs": rows,
         }
-        outputs.write_case(case_dir, manifest, cfg.outputs)
+        try:
+            outputs.write_case(case_dir, manifest, cfg.outputs)
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the case outputs into {case_dir}: {exc.strerror or exc}. The results of "
+                f"the files analysed so far are kept in {case_dir / 'files'}; free some space and run the same "
+                f"command again: nothing finished will be redone") from exc
         log.info(f"done: {summary.analysed} analysed, {summary.reused} reused, {summary.errors} error(s), "
                  f"{summary.duplicates} duplicate(s), {summary.skipped} skipped")
         log.info(f"case workbook: {summary.workbook}")
@@ -362,7 +368,8 @@ def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyze
         outputs.write_file(folder, data, tracks, cfg.outputs)
     except OSError as exc:
         result.status, result.error_kind = "error", "write"
-        result.error = f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}"
+        result.error = (f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}; "
+                        f"free some space and run the same command again")
     item.status, item.error_kind, item.error = result.status, result.error_kind, result.error
     if result.status == "ok":
         log.info(f"{item.progress} ok: {media.path} ({len(result.segments)} segments, "

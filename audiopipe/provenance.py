@@ -27,6 +27,15 @@ LIBRARIES = ("numpy", "scipy", "av", "librosa", "soundfile", "pandas", "openpyxl
              "fasttext-predict", "matplotlib")
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _umask()
+
+
 def utc_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -36,6 +45,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are shared like any file
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()

@@ -194,3 +194,38 @@ def test_unreadable_file_and_folder_get_rows_and_the_batch_goes_on():
     finally:
         (ev / "locked_folder").chmod(0o755)
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_disk_full_gives_clear_errors_and_keeps_what_was_written(tmp_path):
+    """A case folder on a tiny filesystem: files that fit are kept, the rest are error rows,
+    the run ends with a message that says what to do, and a rerun with space finishes the job."""
+    if os.geteuid() != 0 or shutil.which("mount") is None:
+        pytest.skip("needs root to mount a small tmpfs")
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    for name in ("jfk_en.flac", "de_01.wav", "it_01.wav", "es_01.wav"):
+        shutil.copy(SPEECH / name, ev / name)
+    small = tmp_path / "small"
+    small.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=400k", "tmpfs", str(small)]).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    try:
+        case = small / "case"
+        cmd = [sys.executable, "-m", "audiopipe.cli", "run", str(ev), "--out", str(case), "--quiet", "--no-speech",
+               "--no-diarization"]
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
+        assert out.returncode != 0
+        assert "No space left on device" in out.stderr and "run the same command again" in out.stderr
+        assert (case / "files.csv").is_file() or "cannot write the case outputs" in out.stderr
+        assert "Traceback" not in out.stderr
+        kept = list(case.glob("files/*/result.json"))
+        for p in kept:
+            json.loads(p.read_text())  # whatever was written is whole
+        assert not list(case.rglob("*.tmp"))  # no half-written temp files left behind
+        moved = tmp_path / "case"
+        shutil.copytree(case, moved)
+    finally:
+        subprocess.run(["umount", str(small)])
+    again = subprocess.run([*cmd[:6], str(moved), *cmd[7:]], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    assert len(_rows(moved)) == 4 and all(r["status"] == "ok" for r in _rows(moved).values())

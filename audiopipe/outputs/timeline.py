@@ -21,8 +21,9 @@ import numpy as np  # noqa: E402
 
 from ..provenance import atomic_write_bytes  # noqa: E402
 
-MAX_COLUMNS = 2000
-N_FFT = 1024
+MAX_COLUMNS = 1500
+N_FFT = 512
+SPEC_FLOOR_DB = -120.0  # the spectrogram is stored as uint8 steps of 0.5 dB above this
 
 
 def summarise(audio_native: np.ndarray, rate_hz: int) -> dict[str, np.ndarray]:
@@ -37,8 +38,9 @@ def summarise(audio_native: np.ndarray, rate_hz: int) -> dict[str, np.ndarray]:
     starts = np.linspace(0, max(0, n - 1), cols).astype(int)
     frames = np.stack([padded[s: s + N_FFT] for s in starts]) * np.hanning(N_FFT)
     spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)) + 1e-9)
+    steps = np.clip(np.round((spec.T - SPEC_FLOOR_DB) * 2.0), 0, 255).astype(np.uint8)
     return {"env_min": env_min.astype(np.float16), "env_max": env_max.astype(np.float16),
-            "spec_db": spec.T.astype(np.float16), "duration_s": np.array(n / float(rate_hz)),
+            "spec_steps": steps, "duration_s": np.array(n / float(rate_hz)),
             "rate_hz": np.array(rate_hz)}
 
 
@@ -81,7 +83,7 @@ def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarra
         ax_w.fill_between(x, summ["env_min"].astype(float), summ["env_max"].astype(float), color="0.3", lw=0)
         ax_w.set_ylabel(f"track {ti}\nwave")
         ax_w.set_ylim(-1, 1)
-        spec = summ["spec_db"].astype(float)
+        spec = summ["spec_steps"].astype(float) / 2.0 + SPEC_FLOOR_DB
         vmax = np.percentile(spec, 99.5) if spec.size else 0
         ax_s.imshow(spec, origin="lower", aspect="auto", extent=[0, dur, 0, rate / 2000.0],
                     vmin=vmax - 80, vmax=vmax, cmap="magma")
