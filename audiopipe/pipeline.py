@@ -124,7 +124,7 @@ class Analyzer:
             self.model_refs["segmentation"] = models.resolve(cfg.diarization.segmentation_model)
             self.model_refs["embedding"] = models.resolve(cfg.diarization.embedding_model)
         if cfg.speech.enabled:
-            self.model_refs["speech"] = models.resolve(cfg.speech.model)
+            self.model_refs["speech"] = models.resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
             if cfg.speech.text_lid:
                 self.model_refs["text_lid"] = models.resolve("fasttext-lid176")
 

@@ -3,8 +3,9 @@ an English translation, a text-language cross-check and hallucination flags.
 
 Engines sit behind one small interface (``SpeechEngine``): ``language_probs`` for the
 language stage and ``decode`` for one turn. ``FasterWhisperEngine`` runs CTranslate2
-(int8 on CPU, float16 on GPU). A second engine (openai-whisper) plugs in by implementing
-the same two methods and being named in ``load_engine``.
+(int8 on CPU, float16 on GPU); ``OpenAIWhisperEngine`` runs the reference PyTorch code on
+the same weights (converted by ``models/ct2_whisper.py``). Another engine plugs in by
+implementing the same two methods and being named in ``load_engine``.
 
 Gunfire: a shot is tens of dB louder than the speech under it, and Silero VAD and Whisper
 both lose the speech around it. Detected gunshots are therefore attenuated (by
@@ -87,6 +88,69 @@ class FasterWhisperEngine:
             words = tuple(Word(float(w.start), float(w.end), w.word, float(w.probability)) for w in (s.words or []))
             out.append(RawSegment(float(s.start), float(s.end), s.text.strip(), float(s.avg_logprob),
                                   float(s.no_speech_prob), float(s.compression_ratio), words))
+        return out
+
+
+class OpenAIWhisperEngine:
+    """openai-whisper (PyTorch), the reference implementation, behind the same interface.
+
+    Local checkpoints (``whisper-base-openai``, converted from the CTranslate2 weights) carry
+    the alignment heads of ``config.json`` so that word timestamps use the right
+    cross-attention heads; hub names (``turbo``, ``large-v3``) load the normal way online.
+    openai-whisper has no hotwords option: hotwords are added to the initial prompt.
+    """
+
+    def __init__(self, cfg: SpeechConfig, model: ModelRef):
+        import torch
+        import whisper
+
+        device = cfg.device
+        if device == "auto":
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        try:
+            if model.sha256:
+                checkpoint = f"{model.path}/base.pt"
+                self.model = whisper.load_model(checkpoint, device=device)
+                heads = torch.load(checkpoint, map_location="cpu", weights_only=False).get("alignment_heads")
+                if heads:
+                    mask = torch.zeros(self.model.dims.n_text_layer, self.model.dims.n_text_head, dtype=torch.bool)
+                    for layer, head in heads:
+                        mask[layer, head] = True
+                    self.model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+            else:
+                self.model = whisper.load_model(model.path, device=device)
+        except Exception as exc:  # noqa: BLE001 - torch and whisper raise many kinds
+            raise ModelError(f"cannot load openai-whisper model {model.name} from {model.path}: {exc}") from exc
+        self.fp16 = device == "cuda"
+        self.cfg = cfg
+        self.prompt = " ".join(p for p in (cfg.initial_prompt, cfg.hotwords) if p) or None
+
+    def language_probs(self, audio_16k: np.ndarray) -> dict[str, float]:
+        import torch
+        import whisper
+
+        # pad with 30 s of zero samples before the log-mel, as Whisper was trained
+        mel = whisper.log_mel_spectrogram(torch.from_numpy(audio_16k[: whisper.audio.N_SAMPLES]),
+                                          self.model.dims.n_mels, padding=whisper.audio.N_SAMPLES)
+        mel = mel[:, : whisper.audio.N_FRAMES].to(self.model.device)
+        with torch.no_grad():
+            _, probs = self.model.detect_language(mel[None].to(next(self.model.parameters()).dtype))
+        return {k: float(v) for k, v in probs[0].items()}
+
+    def decode(self, audio_16k: np.ndarray, language: str, task: str, word_timestamps: bool
+               ) -> list[RawSegment]:
+        import whisper
+
+        result = whisper.transcribe(
+            self.model, audio_16k, language=language, task=task, beam_size=self.cfg.beam_size,
+            best_of=self.cfg.beam_size, word_timestamps=word_timestamps, condition_on_previous_text=False,
+            initial_prompt=self.prompt, fp16=self.fp16, verbose=None)
+        out = []
+        for s in result["segments"]:
+            words = tuple(Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
+                          for w in s.get("words", []))
+            out.append(RawSegment(float(s["start"]), float(s["end"]), s["text"].strip(), float(s["avg_logprob"]),
+                                  float(s["no_speech_prob"]), float(s["compression_ratio"]), words))
         return out
 
 
@@ -190,10 +254,8 @@ class SpeechStage:
 
 
 def load_engine(cfg: SpeechConfig, model: ModelRef, text_lid_model: ModelRef | None) -> SpeechStage:
-    if cfg.engine == "faster-whisper":
-        engine: SpeechEngine = FasterWhisperEngine(cfg, model)
-    else:
-        raise ModelError(f"speech engine {cfg.engine!r} is not available in this version")
+    engines = {"faster-whisper": FasterWhisperEngine, "openai-whisper": OpenAIWhisperEngine}
+    engine: SpeechEngine = engines[cfg.engine](cfg, model)
     return SpeechStage(cfg, engine, TextLanguage(text_lid_model) if text_lid_model else None)
 
 

@@ -80,6 +80,31 @@ def main() -> None:
               f"{fmt(ref, ptext)} {rtf_plain:5.1f}x | {ours_s / max(plain_s, 1e-9):.2f}")
     print("RTF = audio seconds per wall second (higher is faster); speed ratio = audiopipe time / plain time "
           "(audiopipe also translates every non-English segment)")
+    engines()
+
+
+def engines() -> None:
+    """Both engines on the same weights, same turns, no translation: WER and speed."""
+    print("\nengines on the same weights (beam 5, no translation): faster-whisper int8 vs openai-whisper fp32")
+    print("file                    | faster-whisper WER  RTF   | openai-whisper WER  RTF")
+    stages = {}
+    for engine, compute in (("faster-whisper", "int8"), ("openai-whisper", "float32")):
+        cfg = config.load("default").replace("speech", engine=engine, compute_type=compute, translate=False)
+        stages[engine] = (cfg, transcribe.load_engine(cfg.speech, models.resolve(
+            models.for_engine(cfg.speech.model, engine)), None))
+    for name, (ref, _) in FILES.items():
+        if ref is None:
+            continue
+        p = SPEECH / name
+        row = []
+        for engine, (cfg, stage) in stages.items():
+            _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
+            t0 = time.perf_counter()
+            _, _, segs, _ = stage.process(tracks[0], [])
+            wall = time.perf_counter() - t0
+            text = " ".join(s.text for s in segs if name != "multilingual_en_de.mp3" or s.end_s <= 30.5)
+            row.append(f"{wer(norm(ref), norm(text)):.3f}  {tracks[0].duration_s / wall:5.1f}x")
+        print(f"{name:23s} | {row[0]:18s}        | {row[1]}")
 
 
 if __name__ == "__main__":
