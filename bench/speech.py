@@ -1,7 +1,7 @@
 """Speech stage: WER/CER, language per turn, and real-time factor, against plain
 faster-whisper ``transcribe()`` on the whole file (same model, beam size 5), in one run.
 
-Text is normalised before scoring (lower case, punctuation removed); references come from
+Text is normalised with Whisper's own normalisers before scoring; references come from
 shared/media/speech/README*.md. Languages: the truth of every file is one language, except
 multilingual_en_de.mp3 (English before 30 s, German after).
 """
@@ -40,8 +40,13 @@ FILES = {  # name: (reference text or None, language(s))
 }
 
 
-def norm(text: str) -> str:
-    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
+def norm(text: str, language: str = "en") -> str:
+    """Whisper's own text normalisers (from openai-whisper): English spelling and numbers
+    standardised for English, the basic one (case, punctuation, symbols) for the others."""
+    from whisper.normalizers import BasicTextNormalizer, EnglishTextNormalizer
+
+    normaliser = EnglishTextNormalizer() if language == "en" else BasicTextNormalizer()
+    return re.sub(r"\s+", " ", normaliser(text)).strip()
 
 
 def truth_language(name: str, start_s: float, end_s: float) -> str:
@@ -75,7 +80,9 @@ def main() -> None:
         ptext = " ".join(s.text for s in psegs if name != "multilingual_en_de.mp3" or s.end <= 30.5)
         rtf_ours = track.duration_s / ours_s
         rtf_plain = track.duration_s / plain_s
-        fmt = (lambda r, h: f"{wer(norm(r), norm(h)):.3f} {cer(norm(r), norm(h)):.3f}") if ref else (lambda r, h: "  -     -  ")
+        lang = FILES[name][1][:2]
+        fmt = (lambda r, h: f"{wer(norm(r, lang), norm(h, lang)):.3f} {cer(norm(r, lang), norm(h, lang)):.3f}") \
+            if ref else (lambda r, h: "  -     -  ")
         print(f"{name:23s} | {fmt(ref, text)}  {ok}/{len(langs)}  {rtf_ours:5.1f}x | {info.language:4s} "
               f"{fmt(ref, ptext)} {rtf_plain:5.1f}x | {ours_s / max(plain_s, 1e-9):.2f}")
     print("RTF = audio seconds per wall second (higher is faster); speed ratio = audiopipe time / plain time "
@@ -103,7 +110,8 @@ def engines() -> None:
             _, _, segs, _ = stage.process(tracks[0], [])
             wall = time.perf_counter() - t0
             text = " ".join(s.text for s in segs if name != "multilingual_en_de.mp3" or s.end_s <= 30.5)
-            row.append(f"{wer(norm(ref), norm(text)):.3f}  {tracks[0].duration_s / wall:5.1f}x")
+            lang = FILES[name][1][:2]
+            row.append(f"{wer(norm(ref, lang), norm(text, lang)):.3f}  {tracks[0].duration_s / wall:5.1f}x")
         print(f"{name:23s} | {row[0]:18s}        | {row[1]}")
 
 
