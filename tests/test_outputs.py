@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import openpyxl
 import pytest
 import srt
@@ -154,3 +155,23 @@ def test_report_rebuilds_outputs_without_models(case, monkeypatch):
     monkeypatch.setattr(pipeline.Analyzer, "speech", lambda self: pytest.fail("report must not load models"))
     outputs.report(case, config.load("default").outputs)
     assert (case / "case.xlsx").is_file() and len(list(case.glob("files/*/transcript.srt"))) == 2
+
+
+def test_timeline_of_an_hour_stays_bounded_and_readable(tmp_path):
+    from audiopipe.outputs import timeline
+
+    rate = 16000
+    audio = (0.01 * np.random.default_rng(0).standard_normal(rate * 3600)).astype(np.float32)[None, :]
+    summary = timeline.summarise(audio, rate)
+    assert summary["spec_steps"].shape[1] <= timeline.MAX_COLUMNS and summary["env_min"].size <= timeline.MAX_COLUMNS
+    turns = [{"track": 0, "start_s": float(i), "end_s": i + 12.0, "speaker": f"SPEAKER_0{i // 20 % 3}",
+              "source": "diarization"} for i in range(0, 3600, 20)]
+    segments = [dict(t, language=["ru", "az", "en"][i % 3], language_uncertain=False, text="x")
+                for i, t in enumerate(turns)]
+    result = {"paths": ["hour.mp4"], "sha256": "0" * 64, "turns": turns, "segments": segments,
+              "events": [{"track": 0, "time_s": 600.0, "is_gunshot": True}],
+              "bursts": [{"track": 0, "start_s": 600.0, "end_s": 603.0, "burst_id": 0}]}
+    timeline.save_summary(tmp_path / "t.npz", [summary])
+    assert (tmp_path / "t.npz").stat().st_size < 5_000_000
+    timeline.draw(tmp_path / "t.png", result, timeline.load_summary(tmp_path / "t.npz"))
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import matplotlib.ticker
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -116,8 +117,14 @@ def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarra
                 ax_w.axvline(e["time_s"], color="tab:red", lw=0.5, alpha=0.6)
         ax_e.set_yticks([])
         ax_e.set_ylabel("shots", rotation=0, ha="right", va="center")
-    axes[-1].set_xlabel("time (s)")
-    axes[-1].set_xlim(0, max(float(s["duration_s"]) for s in summaries) if summaries else 1)
+    longest = max(float(s["duration_s"]) for s in summaries) if summaries else 1.0
+    axes[-1].set_xlim(0, longest)
+    if longest > 300:  # long files: clock time on the axis, as in the Timeline sheet
+        axes[-1].xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(
+            lambda x, _: f"{int(x) // 3600}:{int(x) % 3600 // 60:02d}:{int(x) % 60:02d}"))
+        axes[-1].set_xlabel("time (H:MM:SS)")
+    else:
+        axes[-1].set_xlabel("time (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[lang]) for lang in languages]
     handles += [plt.Line2D([0], [0], color="tab:red"), plt.Line2D([0], [0], color="0.6", ls=":")]
     fig.legend(handles, languages + ["gunshot-like", "other transient"], loc="upper right", ncol=len(handles),
