@@ -118,6 +118,12 @@ def _split(g: _Vars, src: str, dst: str, names: tuple[str, ...], out: dict) -> N
             out[f"{dst}.{n}.bias"] = bi
 
 
+def _self_attention(g: _Vars, src: str, dst: str, out: dict) -> None:
+    _norm(g, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln", out)
+    _split(g, f"{src}/self_attention/linear_0", f"{dst}.attn", ATTN, out)
+    _linear(g, f"{src}/self_attention/linear_1", f"{dst}.attn.out", out)
+
+
 def _mlp(g: _Vars, src: str, dst: str, out: dict) -> None:
     _norm(g, f"{src}/layer_norm", f"{dst}.mlp_ln", out)
     _linear(g, f"{src}/linear_0", f"{dst}.mlp.0", out)
@@ -142,18 +148,14 @@ def convert(model_dir: Path) -> dict:
     sd["encoder.positional_embedding"] = g("encoder/position_encodings/encodings")
     for i in range(n_enc):
         src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        _norm(g, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln", sd)
-        _split(g, f"{src}/self_attention/linear_0", f"{dst}.attn", ATTN, sd)
-        _linear(g, f"{src}/self_attention/linear_1", f"{dst}.attn.out", sd)
+        _self_attention(g, src, dst, sd)
         _mlp(g, f"{src}/ffn", dst, sd)
     _norm(g, "encoder/layer_norm", "encoder.ln_post", sd)
     sd["decoder.token_embedding.weight"] = g("decoder/embeddings/weight")
     sd["decoder.positional_embedding"] = g("decoder/position_encodings/encodings")
     for i in range(n_dec):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        _norm(g, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln", sd)
-        _split(g, f"{src}/self_attention/linear_0", f"{dst}.attn", ATTN, sd)
-        _linear(g, f"{src}/self_attention/linear_1", f"{dst}.attn.out", sd)
+        _self_attention(g, src, dst, sd)
         _norm(g, f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln", sd)
         _linear(g, f"{src}/attention/linear_0", f"{dst}.cross_attn.query", sd)
         _split(g, f"{src}/attention/linear_1", f"{dst}.cross_attn", ("key", "value"), sd)
