@@ -102,6 +102,9 @@ class DiarizationConfig:
     min_cluster_size: int = 12
     min_duration_off_s: float = 0.0
     embedding_exclude_overlap: bool = False
+    resegment_window_s: float = 1.5  # 0 turns the re-segmentation pass off
+    resegment_hop_s: float = 0.5
+    resegment_margin: float = 0.0
     embedding_batch_size: int = 16
     segmentation_batch_size: int = 16
 

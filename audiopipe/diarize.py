@@ -111,6 +111,7 @@ class Diarizer:
 
     cfg: DiarizationConfig
     pipeline: SpeakerDiarization
+    embedding: CAMPlusPlus
 
     def __call__(self, track: Track) -> list[Turn]:
         """Speaker turns of one track; overlapping speech gives overlapping turns."""
@@ -132,7 +133,57 @@ class Diarizer:
         names = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(sorted(annotation.labels()))}
         turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), label or names[spk], "diarization")
                  for seg, _, spk in annotation.itertracks(yield_label=True)]
-        return sorted(turns, key=lambda t: (t.start_s, t.end_s))
+        turns = sorted(turns, key=lambda t: (t.start_s, t.end_s))
+        return self._resegment(audio_16k, turns) if self.cfg.resegment_window_s > 0 and not label else turns
+
+    def _embed(self, audio_16k: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            e = self.embedding(torch.from_numpy(np.ascontiguousarray(audio_16k))[None, None]).numpy()[0]
+        return e / (np.linalg.norm(e) + 1e-9)
+
+    def _resegment(self, audio_16k: np.ndarray, turns: list[Turn]) -> list[Turn]:
+        """Relabel stretches of long turns that sound like another speaker.
+
+        pyannote's segmentation sometimes gives two voices one local label inside a 10-s
+        window (far-field meetings); clustering cannot undo that. Each turn at least two
+        windows long is scanned with ``resegment_window_s`` windows every
+        ``resegment_hop_s``; a window whose CAM++ embedding is closer to another speaker's
+        centroid (mean over that speaker's turns of 1 s or more) by more than
+        ``resegment_margin`` goes to that speaker. Speakers without such a turn keep theirs.
+        """
+        win, hop = self.cfg.resegment_window_s, self.cfg.resegment_hop_s
+        rate = SAMPLE_RATE_HZ
+        centroids = {}
+        for spk in sorted({t.speaker for t in turns}):
+            embs = [self._embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
+                    for t in turns if t.speaker == spk and t.duration_s >= 1.0]
+            if embs:
+                c = np.mean(embs, axis=0)
+                centroids[spk] = c / np.linalg.norm(c)
+        if len(centroids) < 2:
+            return turns
+        names = list(centroids)
+        matrix = np.stack([centroids[n] for n in names])
+        out: list[Turn] = []
+        for t in turns:
+            if t.duration_s < 2 * win or t.speaker not in centroids:
+                out.append(t)
+                continue
+            starts = np.arange(t.start_s, t.end_s - win + 1e-6, hop)
+            labels = []
+            for s0 in starts:
+                sims = matrix @ self._embed(audio_16k[int(s0 * rate): int((s0 + win) * rate)])
+                best = int(np.argmax(sims))
+                gain = sims[best] - sims[names.index(t.speaker)]
+                labels.append(names[best] if gain > self.cfg.resegment_margin else t.speaker)
+            run_start, current = t.start_s, labels[0]
+            for s0, lab in zip(starts[1:], labels[1:]):
+                if lab != current:
+                    cut = round(float(s0) + win / 2 - hop / 2, 3)
+                    out.append(Turn(t.track, round(run_start, 3), cut, current, t.source))
+                    run_start, current = cut, lab
+            out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
+        return sorted(out, key=lambda t: (t.start_s, t.end_s))
 
     def _by_channel(self, track: Track) -> list[Turn]:
         """One speaker per channel (phone-call recordings): VAD-like activity per channel."""
@@ -166,4 +217,4 @@ def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) ->
         "clustering": {"method": cfg.clustering_method, "min_cluster_size": cfg.min_cluster_size,
                        "threshold": cfg.clustering_threshold},
     })
-    return Diarizer(cfg, pipeline)
+    return Diarizer(cfg, pipeline, emb_model)
