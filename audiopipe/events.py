@@ -273,6 +273,11 @@ def _replace(e: Event, **changes) -> Event:
     return dataclasses.replace(e, **changes)
 
 
+def _is_crack(e: Event, cfg: EventsConfig) -> bool:
+    """Short and bright: the N-wave of a bullet passing faster than sound."""
+    return e.centroid_hz >= cfg.crack_min_centroid_hz and e.duration_ms <= cfg.crack_max_duration_ms
+
+
 def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
     """Merge a supersonic crack and the muzzle blast that follows it into one event.
 
@@ -289,8 +294,7 @@ def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
     while i < len(events):
         e = events[i]
         nxt = events[i + 1] if i + 1 < len(events) else None
-        if (nxt is not None and e.centroid_hz >= cfg.crack_min_centroid_hz
-                and e.duration_ms <= cfg.crack_max_duration_ms
+        if (nxt is not None and _is_crack(e, cfg)
                 and 0 < nxt.time_s - e.time_s <= cfg.crack_max_gap_s
                 and nxt.centroid_hz < 0.6 * e.centroid_hz and nxt.is_gunshot):
             dt = nxt.time_s - e.time_s
@@ -324,12 +328,15 @@ def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[li
         if kept_peaks and onset - kept_peaks[-1][0] < min_gap:
             continue
         pk_db = float(env[frame: frame + max(1, int(round(20.0 / cfg.hop_ms)))].max())
+        f = _features(x, onset, env, bg, frame, cfg.hop_ms, sr)
+        # a quieter onset soon after a louder one is its echo, unless the louder one is a
+        # supersonic crack and this is the (darker) muzzle blast that follows it
         echo = any(onset - s <= cfg.echo_window_s * sr and pk_db <= p - cfg.echo_drop_db
-                   for s, p in kept_peaks[-8:])
+                   and not (_is_crack(e, cfg) and f["centroid_hz"] < 0.6 * e.centroid_hz)
+                   for (s, p), e in zip(kept_peaks[-8:], events[-8:]))
         if echo:
             continue
         kept_peaks.append((onset, pk_db))
-        f = _features(x, onset, env, bg, frame, cfg.hop_ms, sr)
         score = gunshot_score(f)
         events.append(Event(
             track=track.index, time_s=onset / sr, peak_dbfs=f["peak_dbfs"], rise_time_ms=f["rise_time_ms"],

@@ -72,3 +72,20 @@ def test_regular_synthetic_burst_is_automatic_and_irregular_singles_are_not():
     evs, bursts = events.detect(_track(_synthetic(singles), 48000), CFG)
     assert [round(e.time_s, 2) for e in evs if e.is_gunshot] == singles
     assert [b.fire_mode for b in bursts] == ["semi-automatic/single"] * 4
+
+
+def test_crack_then_quieter_blast_is_one_shot_with_a_distance_estimate():
+    """A 0.4-ms N-wave (the bullet's crack) and, 200 ms later, a quieter, darker muzzle blast:
+    one event, not a shot and its echo, carrying both times and d = dt * c * v / (v - c)."""
+    rate = 48000
+    x = 1e-4 * np.random.default_rng(2).standard_normal(2 * rate)
+    n = int(0.0004 * rate)
+    x[rate // 2: rate // 2 + n] += 0.8 * np.linspace(1, -1, n)
+    m = int(0.3 * rate)
+    boom = np.convolve(np.random.default_rng(3).standard_normal(m), np.ones(24) / 24, mode="same")
+    x[int(0.7 * rate): int(0.7 * rate) + m] += 0.5 * boom / np.abs(boom).max() * np.exp(-np.arange(m) / (0.03 * rate))
+    evs, _ = events.detect(_track(x[None, :].astype(np.float32), rate), CFG)
+    (e,) = evs
+    assert abs(e.crack_time_s - 0.5) < 0.002 and abs(e.blast_time_s - 0.7) < 0.002 and e.time_s == e.crack_time_s
+    assert e.distance_m_min == pytest.approx(0.2 * 343 * 1000 / 657, rel=0.02)
+    assert e.distance_m_max == pytest.approx(0.2 * 343 * 700 / 357, rel=0.02)
