@@ -49,6 +49,14 @@ def norm(text: str, language: str = "en") -> str:
     return re.sub(r"\s+", " ", normaliser(text)).strip()
 
 
+def scores(ref: str | None, hyp: str, language: str) -> str:
+    """WER and CER as printed, or dashes where no verified reference exists."""
+    if ref is None:
+        return "  -     -  "
+    r, h = norm(ref, language), norm(hyp, language)
+    return f"{wer(r, h):.3f} {cer(r, h):.3f}"
+
+
 def truth_language(name: str, start_s: float, end_s: float) -> str:
     if name == "multilingual_en_de.mp3":
         return "en" if (start_s + end_s) / 2 < 30.0 else "de"
@@ -81,10 +89,8 @@ def main() -> None:
         rtf_ours = track.duration_s / ours_s
         rtf_plain = track.duration_s / plain_s
         lang = FILES[name][1][:2]
-        fmt = (lambda r, h: f"{wer(norm(r, lang), norm(h, lang)):.3f} {cer(norm(r, lang), norm(h, lang)):.3f}") \
-            if ref else (lambda r, h: "  -     -  ")
-        print(f"{name:23s} | {fmt(ref, text)}  {ok}/{len(langs)}  {rtf_ours:5.1f}x | {info.language:4s} "
-              f"{fmt(ref, ptext)} {rtf_plain:5.1f}x | {ours_s / max(plain_s, 1e-9):.2f}")
+        print(f"{name:23s} | {scores(ref, text, lang)}  {ok}/{len(langs)}  {rtf_ours:5.1f}x | {info.language:4s} "
+              f"{scores(ref, ptext, lang)} {rtf_plain:5.1f}x | {ours_s / max(plain_s, 1e-9):.2f}")
     print("RTF = audio seconds per wall second (higher is faster); speed ratio = audiopipe time / plain time "
           "(audiopipe also translates every non-English segment)")
     engines()
@@ -104,7 +110,7 @@ def engines() -> None:
             continue
         p = SPEECH / name
         row = []
-        for engine, (cfg, stage) in stages.items():
+        for cfg, stage in stages.values():
             _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
             t0 = time.perf_counter()
             _, _, segs, _ = stage.process(tracks[0], [])

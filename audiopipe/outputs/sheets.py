@@ -41,8 +41,9 @@ def limit_cells(df: pd.DataFrame, max_chars: int) -> pd.DataFrame:
             out.loc[too_long, col] = out.loc[too_long, col].map(
                 lambda v: v[: max_chars - len(TRUNCATION_MARK)] + TRUNCATION_MARK)
             if "flags" in out.columns:
+                mark = f"{col}_truncated"
                 out.loc[too_long, "flags"] = out.loc[too_long, "flags"].map(
-                    lambda f: ", ".join(x for x in [f, f"{col}_truncated"] if x))
+                    lambda f, mark=mark: ", ".join(x for x in [f, mark] if x))
     return out
 
 
