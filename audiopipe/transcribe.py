@@ -108,15 +108,18 @@ class OpenAIWhisperEngine:
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         try:
-            if model.sha256:
-                checkpoint = f"{model.path}/base.pt"
-                self.model = whisper.load_model(checkpoint, device=device)
-                heads = torch.load(checkpoint, map_location="cpu", weights_only=False).get("alignment_heads")
-                if heads:
+            if model.sha256:  # a local checkpoint: read once, alignment heads included
+                from whisper.model import ModelDimensions, Whisper
+
+                checkpoint = torch.load(f"{model.path}/base.pt", map_location="cpu", weights_only=False)
+                self.model = Whisper(ModelDimensions(**checkpoint["dims"]))
+                self.model.load_state_dict(checkpoint["model_state_dict"])
+                if checkpoint.get("alignment_heads"):
                     mask = torch.zeros(self.model.dims.n_text_layer, self.model.dims.n_text_head, dtype=torch.bool)
-                    for layer, head in heads:
+                    for layer, head in checkpoint["alignment_heads"]:
                         mask[layer, head] = True
                     self.model.register_buffer("alignment_heads", mask.to_sparse(), persistent=False)
+                self.model = self.model.to(device)
             else:
                 self.model = whisper.load_model(model.path, device=device)
         except Exception as exc:  # noqa: BLE001 - torch and whisper raise many kinds
