@@ -245,7 +245,8 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
         log.info(f"audiopipe: {len(found)} media file(s) under {evidence_dir}, "
                  f"{len(skipped)} other path(s) skipped; case folder {case_dir}")
         inputs = [_Input(m) for m in found]
-        _hash_and_probe(inputs, cfg, quiet)
+        bars_off = quiet or not sys.stderr.isatty()  # in a log file, the per-file lines are the progress
+        _hash_and_probe(inputs, cfg, bars_off)
 
         by_sha: dict[str, _Input] = {}
         todo: list[_Input] = []
@@ -262,7 +263,6 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
             todo.append(item)
 
         total_audio_s = sum((i.probe.duration_s or 0.0) for i in todo if i.probe)
-        bars_off = quiet or not sys.stderr.isatty()  # in a log file, the per-file lines are the progress
         files_bar = tqdm(total=len(todo), desc="files", unit="file", disable=bars_off, position=0)
         audio_bar = tqdm(total=round(total_audio_s, 1), desc="audio", unit="s", disable=bars_off, position=1,
                          bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
@@ -328,8 +328,8 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
             h.close()
 
 
-def _hash_and_probe(inputs: list[_Input], cfg: Config, quiet: bool) -> None:
-    for item in tqdm(inputs, desc="hashing", unit="file", disable=quiet or not sys.stderr.isatty(), leave=False):
+def _hash_and_probe(inputs: list[_Input], cfg: Config, bars_off: bool) -> None:
+    for item in tqdm(inputs, desc="hashing", unit="file", disable=bars_off, leave=False):
         try:
             ingest.check_size(item.media, cfg.ingest)
             sha = ingest.sha256_file(item.media.abs_path)
