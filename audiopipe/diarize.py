@@ -117,9 +117,10 @@ class Diarizer:
         """Speaker turns of one track; overlapping speech gives overlapping turns."""
         if self.cfg.by_channel and track.channels > 1:
             return self._by_channel(track)
-        return self._run(track.audio_16k, track.index)
+        turns = self._run(track.audio_16k, track.index)
+        return self._resegment(track.audio_16k, turns) if self.cfg.resegment_window_s > 0 else turns
 
-    def _run(self, audio_16k: np.ndarray, track_index: int, label: str | None = None) -> list[Turn]:
+    def _run(self, audio_16k: np.ndarray, track_index: int) -> list[Turn]:
         if audio_16k.size < SAMPLE_RATE_HZ // 2:
             return []
         kwargs = {k: v for k, v in (("num_speakers", self.cfg.num_speakers),
@@ -131,10 +132,9 @@ class Diarizer:
                                    **kwargs)
         annotation = getattr(output, "speaker_diarization", output)
         names = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(sorted(annotation.labels()))}
-        turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), label or names[spk], "diarization")
+        turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), names[spk], "diarization")
                  for seg, _, spk in annotation.itertracks(yield_label=True)]
-        turns = sorted(turns, key=lambda t: (t.start_s, t.end_s))
-        return self._resegment(audio_16k, turns) if self.cfg.resegment_window_s > 0 and not label else turns
+        return sorted(turns, key=lambda t: (t.start_s, t.end_s))
 
     def _embed(self, audio_16k: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
