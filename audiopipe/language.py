@@ -36,12 +36,16 @@ class LanguageDetector(Protocol):
         """
 
 
-def _restrict(probs: dict[str, float], allowed: tuple[str, ...]) -> dict[str, float]:
+def _restrict(probs: dict[str, float], allowed: tuple[str, ...]) -> tuple[dict[str, float], float]:
+    """Probabilities renormalised over the allowed languages (all of them when none are
+    given), and the share of the model's belief those languages held."""
+    if not allowed:
+        return probs, 1.0
     kept = {k: v for k, v in probs.items() if k in allowed}
     total = sum(kept.values())
     if total <= 0:
-        return {k: 1.0 / len(allowed) for k in allowed}
-    return {k: v / total for k, v in kept.items()}
+        return {k: 1.0 / len(allowed) for k in allowed}, 0.0
+    return {k: v / total for k, v in kept.items()}, total
 
 
 def _top(probs: dict[str, float], n: int = 3) -> tuple[tuple[str, float], ...]:
@@ -61,8 +65,9 @@ def identify(audio_16k: np.ndarray, turns: list[Turn], detector: LanguageDetecto
         a = int(t.start_s * SAMPLE_RATE_HZ)
         b = min(int(t.end_s * SAMPLE_RATE_HZ), a + 30 * SAMPLE_RATE_HZ)
         probs = detector.language_probs(audio_16k[a:b])
-        allowed_mass.append(sum(v for k, v in probs.items() if k in cfg.languages) if cfg.languages else 1.0)
-        raw.append(_restrict(probs, cfg.languages) if cfg.languages else probs)
+        restricted, mass = _restrict(probs, cfg.languages)
+        raw.append(restricted)
+        allowed_mass.append(mass)
 
     by_speaker: dict[str, dict[str, float]] = {}
     for t, p in zip(turns, raw):
