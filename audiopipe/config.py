@@ -55,6 +55,7 @@ class EventsConfig:
     crack_min_centroid_hz: float = 5000.0
     crack_max_duration_ms: float = 30.0
     crack_max_gap_s: float = 1.0
+    crack_max_drop_db: float = 6.0  # a crack is at most this much quieter than its blast
     speed_of_sound_m_s: float = 343.0
     bullet_speed_m_s: tuple[float, float] = (700.0, 1000.0)
 
