@@ -18,7 +18,7 @@ Detection (all channels, native rate, content above 8 kHz kept):
    ``echo_window_s`` of a louder event and stays ``echo_drop_db`` or more below its peak
    is that event's echo or reverberation and is not counted.
 
-The gunshot score (0-1) is a logistic function of seven features, each centred on the value
+The gunshot score (0-1) is a logistic function of eight features, each centred on the value
 that separates gunshots from speech and look-alikes in the shared recordings and scaled by
 its spread; the weights say how much each one counts (``SCORE_TERMS``):
 
@@ -35,10 +35,20 @@ its spread; the weights say how much each one counts (``SCORE_TERMS``):
   rounds are clicks followed by their own echoes; speech is sustained.
 * ``attack_db`` (full-band energy of the first 2 ms over the 50 ms before): shots jump by
   25-50 dB; syllables, pump clacks and doors far less.
+* ``level_over_track_db`` (full-band energy of the 50 ms after the onset over the track's
+  loud level, the ``track_level_percentile`` of its 50-ms frame energies): a shot within
+  earshot stands well above the voices of the same recording; a click, a plosive or a knock
+  in speech does not. Gain-independent, unlike ``peak_dbfs``. A one-sided term
+  (``PENALTY_TERMS``): below 6 dB it lowers the score, above it adds nothing, since knocks
+  and slams near the phone are loud too. In a file that is mostly gunfire the reference is
+  the gunfire itself and every shot pays about 6 points of z, which the other terms outweigh
+  for clear shots (lower ``track_level_percentile`` for such files).
 
 Known limits, measured by ``bench/events.py``: firework pops and bangs score like shots
-(they are explosions too), and speech close to the microphone still gives false events
-(about one per 6 s of loud, normalised speech on the shared clips).
+(they are explosions too); a shot no louder than the voices around it (shot-to-speech
+ratio 0 dB or less) is often missed, either as a candidate (its rise is masked) or by the
+level term; loud clicks and knocks in speech-only recordings still give about one false
+event per minute.
 Fire mode (per burst): ``automatic`` when there are at least ``auto_min_shots`` shots, the
 median interval lies in ``auto_interval_s`` (a cyclic rate of 300-1500 rounds/min) and the
 intervals vary little (coefficient of variation at most ``auto_max_cv``);
@@ -224,11 +234,34 @@ SCORE_TERMS = (
     ("tail_db", -6.0, -5.0, 0.7),
     ("attack_db", 15.0, 8.0, 0.8),
 )
+#: One-sided terms: they only lower z (min(0, ...)), so being loud is no evidence of a shot
+#: (a knock or a slam near the phone is loud too) but being no louder than the voices is
+#: evidence against one.
+PENALTY_TERMS = (
+    ("level_over_track_db", 6.0, 3.0, 3.0),
+)
+
+
+def track_level_db(x: np.ndarray, sr_hz: int, percentile: float) -> float:
+    """The track's typical loud level: a percentile of its 50-ms frame energies (dBFS, the
+    loudest channel per frame). x: shape = (n_channels, n_samples)."""
+    n = int(0.05 * sr_hz)
+    if x.shape[1] < n:
+        return float(_db(np.mean(x.astype(np.float64) ** 2)))
+    frames = x[:, : x.shape[1] // n * n].astype(np.float64).reshape(x.shape[0], -1, n)
+    return float(np.percentile(_db((frames ** 2).mean(axis=2).max(axis=0)), percentile))
+
+
+def level_over_track_db(x: np.ndarray, onset: int, sr_hz: int, track_db: float) -> float:
+    """Energy of the 50 ms after the onset (loudest channel) over the track's loud level."""
+    head = x[:, onset: onset + int(0.05 * sr_hz)].astype(np.float64)
+    return float(_db((head ** 2).mean(axis=1).max()) - track_db) if head.size else 0.0
 
 
 def gunshot_score(f: dict[str, float]) -> float:
     values = dict(f, log_flatness=math.log10(f["flatness"] + 1e-4))
     z = sum(w * (values[name] - c) / s for name, c, s, w in SCORE_TERMS)
+    z += sum(w * min(0.0, (values[name] - c) / s) for name, c, s, w in PENALTY_TERMS)
     return float(1.0 / (1.0 + math.exp(-z)))
 
 
@@ -326,6 +359,7 @@ def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[li
     win = max(hop, int(round(sr * cfg.window_ms / 1000.0)))
     min_gap = int(cfg.min_gap_ms / 1000.0 * sr)
     events: list[Event] = []
+    track_db = track_level_db(x, sr, cfg.track_level_percentile)
     kept_peaks: list[tuple[int, float]] = []  # (onset sample, envelope peak dB) of kept events
     for frame in _candidates(env, bg, cfg.hop_ms, cfg):
         onset = _refine_onset(hp_abs, frame, hop, win, sr)
@@ -333,6 +367,7 @@ def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[li
             continue
         pk_db = float(env[frame: frame + max(1, int(round(20.0 / cfg.hop_ms)))].max())
         f = _features(x, onset, env, bg, frame, cfg.hop_ms, sr)
+        f["level_over_track_db"] = level_over_track_db(x, onset, sr, track_db)
         # a quieter onset soon after a louder one is its echo, unless the louder one is a
         # supersonic crack and this is the (darker) muzzle blast that follows it
         echo = any(onset - s <= cfg.echo_window_s * sr and pk_db <= p - cfg.echo_drop_db
@@ -348,7 +383,7 @@ def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[li
             high_band_ratio=f["high_band_ratio"], broadband=f["broadband"],
             impulsiveness_db=f["impulsiveness_db"], decay_db_per_ms=f["decay_db_per_ms"],
             attack_db=f["attack_db"], flatness=f["flatness"], low_band_ratio=f["low_band_ratio"],
-            tail_db=f["tail_db"], clipped=f["clipped"],
+            tail_db=f["tail_db"], level_over_track_db=f["level_over_track_db"], clipped=f["clipped"],
             gunshot_score=score, is_gunshot=score >= cfg.gunshot_threshold))
     events = _pair_cracks(events, cfg)
     return group_bursts(events, cfg, track.index, first_burst_id)

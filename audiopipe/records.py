@@ -184,6 +184,7 @@ class Event:
     flatness: float
     low_band_ratio: float
     tail_db: float
+    level_over_track_db: float
     clipped: bool
     gunshot_score: float
     is_gunshot: bool

@@ -33,11 +33,19 @@ def detect(audio: np.ndarray):
 
 
 def score(material: list[mx.Mixture]) -> dict:
-    tp = fp = fn = 0
+    """Precision/recall/F1 on the gunshot mixtures (false events there: speech, echoes,
+    pump clacks), the look-alike clips apart (how many flagged, how many false events), and
+    the F1 with the look-alikes' false events counted too."""
+    tp = fp = fn = conf_fp = 0
     errors_ms, count_err, confuser_hits, confuser_total = [], [], 0, 0
     for m in material:
         evs, bursts = detect(m.audio)
         shots = [e.time_s for e in evs if e.is_gunshot]
+        if not m.shots_s:
+            confuser_total += 1
+            confuser_hits += bool(shots)
+            conf_fp += len(shots)
+            continue
         matched = set()
         for t in m.shots_s:
             best = min(shots, key=lambda s: abs(s - t), default=None)
@@ -48,24 +56,26 @@ def score(material: list[mx.Mixture]) -> dict:
             else:
                 fn += 1
         fp += len(shots) - len(matched)
-        if m.shots_s:
-            count_err.append(abs(len(shots) - len(m.shots_s)))
-        else:
-            confuser_total += 1
-            confuser_hits += bool(shots)
-    p = tp / max(1, tp + fp)
-    r = tp / max(1, tp + fn)
-    return {"precision": p, "recall": r, "f1": 2 * p * r / max(1e-9, p + r),
+        count_err.append(abs(len(shots) - len(m.shots_s)))
+
+    def f1(p: float, r: float) -> float:
+        return 2 * p * r / max(1e-9, p + r)
+
+    p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
+    p_all = tp / max(1, tp + fp + conf_fp)
+    return {"precision": p, "recall": r, "f1": f1(p, r), "f1_with_lookalikes": f1(p_all, r),
             "onset_err_ms_median": float(np.median(errors_ms)) if errors_ms else float("nan"),
             "count_err_mean": float(np.mean(count_err)) if count_err else float("nan"),
-            "confuser_clips_with_gunshot": f"{confuser_hits}/{confuser_total}"}
+            "confusers": f"{confuser_hits}/{confuser_total} clips, {conf_fp} events"}
 
 
 def main() -> None:
     t0 = time.perf_counter()
     # silent bed: each clip alone at -20 dBFS RMS over -60 dBFS noise
     clean = mx.mixtures([], [4.0], seed=1, with_reverb=False)
-    print("set                          precision recall  F1     onset_err_ms  count_err  confusers_flagged")
+    print("gunshot mixtures: precision, recall, F1 (false events: speech, echoes, clacks); F1 counting the")
+    print("look-alikes' false events too; look-alike clips with a gunshot event, and their false events")
+    print("set                          precision recall  F1     F1+lookalikes  onset_err_ms  count_err  look-alikes flagged")
     for name, material in [
         ("clean clips", clean),
         ("in speech, SNR +10 dB", mx.mixtures(["es_01.wav", "it_01.wav", "de_01.wav"], [10.0], seed=2)),
@@ -73,8 +83,8 @@ def main() -> None:
         ("in speech, SNR -10 dB", mx.mixtures(["es_01.wav", "it_01.wav", "de_01.wav"], [-10.0], seed=4)),
     ]:
         s = score(material)
-        print(f"{name:28s} {s['precision']:.3f}     {s['recall']:.3f}  {s['f1']:.3f}  {s['onset_err_ms_median']:8.1f}"
-              f"      {s['count_err_mean']:.2f}       {s['confuser_clips_with_gunshot']}")
+        print(f"{name:28s} {s['precision']:.3f}     {s['recall']:.3f}  {s['f1']:.3f}  {s['f1_with_lookalikes']:.3f}"
+              f"          {s['onset_err_ms_median']:8.1f}      {s['count_err_mean']:.2f}       {s['confusers']}")
     total_s, false = 0.0, 0
     for m in mx.speech_only(["jfk_en.flac", "multilingual_en_de.mp3", "ru_lecture.wav", "es_01.wav", "de_01.wav",
                              "it_01.wav", "ar_01.wav", "hotwords_en.mp3"]):
