@@ -48,6 +48,7 @@ class EventsConfig:
     echo_drop_db: float = 8.0  # an onset this far below a recent event's peak ...
     echo_window_s: float = 0.6  # ... within this time of it is taken as its echo
     gunshot_threshold: float = 0.5
+    block_s: float = 60.0  # audio is read in blocks this long (memory bound for long files)
     track_level_percentile: float = 90.0  # the track's loud level (50-ms frames) for level_over_track_db
     burst_gap_s: float = 0.5  # shots closer than this belong to one burst
     auto_min_shots: int = 3

@@ -69,6 +69,7 @@ from .records import Burst, Event, Track
 
 EPS = 1e-12
 N_BANDS = 8
+BLOCK_CONTEXT_S = 2.0  # audio read either side of a block
 
 
 def _db(power: np.ndarray | float) -> np.ndarray | float:
@@ -244,12 +245,17 @@ PENALTY_TERMS = (
 
 def track_level_db(x: np.ndarray, sr_hz: int, percentile: float) -> float:
     """The track's typical loud level: a percentile of its 50-ms frame energies (dBFS, the
-    loudest channel per frame). x: shape = (n_channels, n_samples)."""
+    loudest channel per frame), read a minute at a time. x: shape = (n_channels, n_samples)."""
     n = int(0.05 * sr_hz)
     if x.shape[1] < n:
         return float(_db(np.mean(x.astype(np.float64) ** 2)))
-    frames = x[:, : x.shape[1] // n * n].astype(np.float64).reshape(x.shape[0], -1, n)
-    return float(np.percentile(_db((frames ** 2).mean(axis=2).max(axis=0)), percentile))
+    usable = x.shape[1] // n * n
+    step = 1200 * n  # 60 s of frames
+    levels = []
+    for a in range(0, usable, step):
+        frames = x[:, a: min(usable, a + step)].astype(np.float64).reshape(x.shape[0], -1, n)
+        levels.append(_db((frames ** 2).mean(axis=2).max(axis=0)))
+    return float(np.percentile(np.concatenate(levels), percentile))
 
 
 def level_over_track_db(x: np.ndarray, onset: int, sr_hz: int, track_db: float) -> float:
@@ -345,21 +351,21 @@ def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
     return out
 
 
-def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[list[Event], list[Burst]]:
-    """All gunshot-like events of one track, scored, grouped into bursts."""
-    x = track.audio_native
-    sr = track.native_rate_hz
+def _detect_block(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float, track_index: int,
+                  offset: int) -> list[Event]:
+    """Events of one stretch of audio (x: shape = (n_channels, n_samples), starting at
+    sample ``offset`` of the track), before crack pairing and bursts."""
     if x.shape[1] < int(0.01 * sr):
-        return [], []
+        return []
     env, hp, hop = envelope_db(x, sr, cfg)
     if env.size == 0:
-        return [], []
+        return []
     bg = background_db(env, cfg.hop_ms, cfg.background_window_s)
     hp_abs = np.abs(hp).max(axis=0)
+    del hp
     win = max(hop, int(round(sr * cfg.window_ms / 1000.0)))
     min_gap = int(cfg.min_gap_ms / 1000.0 * sr)
     events: list[Event] = []
-    track_db = track_level_db(x, sr, cfg.track_level_percentile)
     kept_peaks: list[tuple[int, float]] = []  # (onset sample, envelope peak dB) of kept events
     for frame in _candidates(env, bg, cfg.hop_ms, cfg):
         onset = _refine_onset(hp_abs, frame, hop, win, sr)
@@ -378,12 +384,36 @@ def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[li
         kept_peaks.append((onset, pk_db))
         score = gunshot_score(f)
         events.append(Event(
-            track=track.index, time_s=onset / sr, peak_dbfs=f["peak_dbfs"], rise_time_ms=f["rise_time_ms"],
-            duration_ms=f["duration_ms"], centroid_hz=f["centroid_hz"], bandwidth_hz=f["bandwidth_hz"],
-            high_band_ratio=f["high_band_ratio"], broadband=f["broadband"],
+            track=track_index, time_s=(offset + onset) / sr, peak_dbfs=f["peak_dbfs"],
+            rise_time_ms=f["rise_time_ms"], duration_ms=f["duration_ms"], centroid_hz=f["centroid_hz"],
+            bandwidth_hz=f["bandwidth_hz"], high_band_ratio=f["high_band_ratio"], broadband=f["broadband"],
             impulsiveness_db=f["impulsiveness_db"], decay_db_per_ms=f["decay_db_per_ms"],
             attack_db=f["attack_db"], flatness=f["flatness"], low_band_ratio=f["low_band_ratio"],
             tail_db=f["tail_db"], level_over_track_db=f["level_over_track_db"], clipped=f["clipped"],
             gunshot_score=score, is_gunshot=score >= cfg.gunshot_threshold))
+    return events
+
+
+def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[list[Event], list[Burst]]:
+    """All gunshot-like events of one track, scored, grouped into bursts.
+
+    The track is read in blocks of ``block_s`` with ``BLOCK_CONTEXT_S`` of audio either side
+    (longer than the background window, the echo window and the features' reach), so that
+    memory stays bounded on hour-long recordings; an event belongs to the block its onset
+    falls in.
+    """
+    x = track.audio_native
+    sr = track.native_rate_hz
+    n = x.shape[1]
+    if n < int(0.01 * sr):
+        return [], []
+    track_db = track_level_db(x, sr, cfg.track_level_percentile)
+    block = max(1, int(cfg.block_s * sr))
+    ctx = int(BLOCK_CONTEXT_S * sr)
+    events: list[Event] = []
+    for start in range(0, n, block):
+        lo = max(0, start - ctx)
+        found = _detect_block(x[:, lo: min(n, start + block + ctx)], sr, cfg, track_db, track.index, lo)
+        events.extend(e for e in found if start <= round(e.time_s * sr) < start + block)
     events = _pair_cracks(events, cfg)
     return group_bursts(events, cfg, track.index, first_burst_id)
