@@ -108,6 +108,7 @@ class DiarizationConfig:
     resegment_window_s: float = 1.5  # 0 turns the re-segmentation pass off
     resegment_hop_s: float = 0.5
     resegment_margin: float = 0.0
+    resegment_split_similarity: float = 0.3  # a turn is cut where its two sides are less alike; 0 = no cuts
     embedding_batch_size: int = 16
     segmentation_batch_size: int = 16
 

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -37,6 +38,7 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # before any pyannote import: no t
 
 SAMPLE_RATE_HZ = 16000
 MIN_FRAMES = 10  # 0.1 s of fbank frames
+MIN_SHORT_S = 0.3  # a speaker's short turns, end to end, embedded when at least this long
 
 with warnings.catch_warnings():
     # torchcodec (a pyannote dependency) warns that it finds no FFmpeg: audiopipe decodes itself
@@ -113,14 +115,19 @@ class Diarizer:
     pipeline: SpeakerDiarization
     embedding: CAMPlusPlus
 
-    def __call__(self, track: Track) -> list[Turn]:
-        """Speaker turns of one track; overlapping speech gives overlapping turns."""
+    def __call__(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
+        """Speaker turns of one track; overlapping speech gives overlapping turns.
+
+        progress: called with (step name, fraction done) as pyannote goes through its steps
+        (segmentation, embeddings), for long files.
+        """
         if self.cfg.by_channel and track.channels > 1:
-            return self._by_channel(track)
-        turns = self._run(track.audio_16k, track.index)
+            return self._by_channel(track, progress)
+        turns = self._run(track.audio_16k, track.index, progress)
         return self._resegment(track.audio_16k, turns) if self.cfg.resegment_window_s > 0 else turns
 
-    def _run(self, audio_16k: np.ndarray, track_index: int) -> list[Turn]:
+    def _run(self, audio_16k: np.ndarray, track_index: int,
+             progress: Callable[[str, float], None] | None = None) -> list[Turn]:
         if audio_16k.size < SAMPLE_RATE_HZ // 2:
             return []
         kwargs = {k: v for k, v in (("num_speakers", self.cfg.num_speakers),
@@ -129,7 +136,7 @@ class Diarizer:
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
             output = self.pipeline({"waveform": torch.from_numpy(audio_16k)[None], "sample_rate": SAMPLE_RATE_HZ},
-                                   **kwargs)
+                                   hook=_pyannote_hook(progress) if progress else None, **kwargs)
         annotation = getattr(output, "speaker_diarization", output)
         names = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(sorted(annotation.labels()))}
         turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), names[spk], "diarization")
@@ -141,38 +148,82 @@ class Diarizer:
             e = self.embedding(torch.from_numpy(np.ascontiguousarray(audio_16k))[None, None]).numpy()[0]
         return e / (np.linalg.norm(e) + 1e-9)
 
+    def _windows(self, audio_16k: np.ndarray, t: Turn) -> tuple[np.ndarray, np.ndarray]:
+        """CAM++ embeddings of ``resegment_window_s`` windows every ``resegment_hop_s`` over a
+        turn: (starts_s, shape = (n,), embeddings, shape = (n, 192), unit length)."""
+        win, rate = self.cfg.resegment_window_s, SAMPLE_RATE_HZ
+        starts = np.arange(t.start_s, t.end_s - win + 1e-6, self.cfg.resegment_hop_s)
+        embs = [self._embed(audio_16k[int(s0 * rate): int((s0 + win) * rate)]) for s0 in starts]
+        return starts, (np.stack(embs) if embs else np.zeros((0, self.embedding.dimension)))
+
+    def _change_points(self, embs: np.ndarray, offset: int = 0) -> list[int]:
+        """Window indices where the voice changes inside one turn (binary segmentation): the
+        split whose two sides' mean embeddings are least alike, while their cosine similarity
+        is under ``resegment_split_similarity``, each side at least two windows long."""
+        n = len(embs)
+        if n < 4:
+            return []
+        best_k, best_sim = 0, 1.0
+        for k in range(2, n - 1):
+            a, b = embs[:k].mean(axis=0), embs[k:].mean(axis=0)
+            sim = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
+            if sim < best_sim:
+                best_k, best_sim = k, sim
+        if best_sim >= self.cfg.resegment_split_similarity:
+            return []
+        return (self._change_points(embs[:best_k], offset) + [offset + best_k]
+                + self._change_points(embs[best_k:], offset + best_k))
+
     def _resegment(self, audio_16k: np.ndarray, turns: list[Turn]) -> list[Turn]:
         """Relabel stretches of long turns that sound like another speaker.
 
         pyannote's segmentation sometimes gives two voices one local label inside a 10-s
         window (far-field meetings); clustering cannot undo that. Each turn at least two
         windows long is scanned with ``resegment_window_s`` windows every
-        ``resegment_hop_s``; a window whose CAM++ embedding is closer to another speaker's
-        centroid (mean over that speaker's turns of 1 s or more) by more than
-        ``resegment_margin`` goes to that speaker. Speakers without such a turn keep theirs.
+        ``resegment_hop_s`` (CAM++ embeddings).
+
+        1. Split: a turn is cut where its voice changes (``_change_points``). The longest
+           piece keeps the turn's speaker; another piece goes to the speaker whose centroid
+           (mean over that speaker's turns of 1 s or more; for a speaker with only shorter
+           turns, those turns end to end) it is most like, or to a new speaker when none
+           reaches ``resegment_split_similarity``.
+        2. Reassign: a window closer to another speaker's centroid by more than
+           ``resegment_margin`` goes to that speaker.
         """
         win, hop = self.cfg.resegment_window_s, self.cfg.resegment_hop_s
         rate = SAMPLE_RATE_HZ
-        centroids = {}
-        for spk in sorted({t.speaker for t in turns}):
-            embs = [self._embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
-                    for t in turns if t.speaker == spk and t.duration_s >= 1.0]
-            if embs:
-                c = np.mean(embs, axis=0)
-                centroids[spk] = c / np.linalg.norm(c)
+
+        def centroids_of(labelled: list[Turn], short_too: bool = False) -> dict[str, np.ndarray]:
+            """Mean embedding of each speaker's turns of 1 s or more; with ``short_too``, a
+            speaker who has only shorter turns gets the embedding of them put end to end."""
+            out = {}
+            for spk in sorted({t.speaker for t in labelled}):
+                own = [audio_16k[int(t.start_s * rate): int(t.end_s * rate)] for t in labelled if t.speaker == spk]
+                embs = [self._embed(a) for a in own if a.size >= rate]
+                if not embs and short_too and sum(a.size for a in own) >= MIN_SHORT_S * rate:
+                    embs = [self._embed(np.concatenate(own))]
+                if embs:
+                    c = np.mean(embs, axis=0)
+                    out[spk] = c / np.linalg.norm(c)
+            return out
+
+        scans = {i: self._windows(audio_16k, t) for i, t in enumerate(turns) if t.duration_s >= 2 * win}
+        if self.cfg.resegment_split_similarity > 0:
+            turns, scans = self._split(turns, scans, centroids_of(turns, short_too=True))
+        centroids = centroids_of(turns)
         if len(centroids) < 2:
-            return turns
+            return sorted(turns, key=lambda t: (t.start_s, t.end_s))
         names = list(centroids)
         matrix = np.stack([centroids[n] for n in names])
         out: list[Turn] = []
-        for t in turns:
-            if t.duration_s < 2 * win or t.speaker not in centroids:
+        for i, t in enumerate(turns):
+            if i not in scans or t.speaker not in centroids or len(scans[i][0]) < 2:
                 out.append(t)
                 continue
-            starts = np.arange(t.start_s, t.end_s - win + 1e-6, hop)
+            starts, embs = scans[i]
             labels = []
-            for s0 in starts:
-                sims = matrix @ self._embed(audio_16k[int(s0 * rate): int((s0 + win) * rate)])
+            for e in embs:
+                sims = matrix @ e
                 best = int(np.argmax(sims))
                 gain = sims[best] - sims[names.index(t.speaker)]
                 labels.append(names[best] if gain > self.cfg.resegment_margin else t.speaker)
@@ -185,7 +236,46 @@ class Diarizer:
             out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
         return sorted(out, key=lambda t: (t.start_s, t.end_s))
 
-    def _by_channel(self, track: Track) -> list[Turn]:
+    def _split(self, turns: list[Turn], scans: dict, centroids: dict[str, np.ndarray]
+               ) -> tuple[list[Turn], dict]:
+        """Step 1 of ``_resegment``: turns cut at voice changes, pieces labelled."""
+        win, hop = self.cfg.resegment_window_s, self.cfg.resegment_hop_s
+        taken = {t.speaker for t in turns}
+        new_voices: list[tuple[str, np.ndarray]] = []  # speakers this step created
+        out: list[Turn] = []
+        out_scans = {}
+        for i, t in enumerate(turns):
+            cuts = self._change_points(scans[i][1]) if i in scans else []
+            if not cuts:
+                if i in scans:
+                    out_scans[len(out)] = scans[i]
+                out.append(t)
+                continue
+            starts, embs = scans[i]
+            idx = [0, *cuts, len(starts)]
+            bounds = [t.start_s] + [round(float(starts[k]) + win / 2 - hop / 2, 3) for k in cuts] + [t.end_s]
+            longest = int(np.argmax(np.diff(bounds)))
+            for p, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
+                piece_embs = embs[idx[p]: idx[p + 1]]
+                voice = piece_embs.mean(axis=0)
+                voice /= np.linalg.norm(voice) + 1e-9
+                speaker = t.speaker
+                if p != longest:
+                    known = [(spk, float(c @ voice)) for spk, c in centroids.items() if spk != t.speaker]
+                    known += [(spk, float(c @ voice)) for spk, c in new_voices]
+                    spk, sim = max(known, key=lambda kv: kv[1], default=(None, -1.0))
+                    if sim >= self.cfg.resegment_split_similarity:
+                        speaker = spk
+                    else:
+                        speaker = next(f"SPEAKER_{k:02d}" for k in range(len(taken) + 1)
+                                       if f"SPEAKER_{k:02d}" not in taken)
+                        taken.add(speaker)
+                        new_voices.append((speaker, voice))
+                out_scans[len(out)] = (starts[idx[p]: idx[p + 1]], piece_embs)
+                out.append(Turn(t.track, round(a, 3), round(b, 3), speaker, t.source))
+        return out, out_scans
+
+    def _by_channel(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
         """One speaker per channel (phone-call recordings): VAD-like activity per channel."""
         import librosa
 
@@ -193,10 +283,19 @@ class Diarizer:
         for ch in range(track.channels):
             mono = librosa.resample(track.audio_native[ch], orig_sr=track.native_rate_hz,
                                     target_sr=SAMPLE_RATE_HZ).astype(np.float32)
-            segs = self._run(mono, track.index)
+            segs = self._run(mono, track.index, progress)
             label = f"CHANNEL_{ch:02d}"
             turns.extend(Turn(t.track, t.start_s, t.end_s, label, "diarization-by-channel") for t in segs)
         return sorted(turns, key=lambda t: (t.start_s, t.end_s))
+
+
+def _pyannote_hook(progress: Callable[[str, float], None]):
+    """pyannote's hook protocol (step name, artifact, file, total, completed) -> progress.
+    (pyannote's segmentation counts its last batch past ``total``: clamped to 1.)"""
+    def hook(step_name, step_artifact, file=None, total=None, completed=None):
+        if total:
+            progress(step_name, min(1.0, (completed or 0) / total))
+    return hook
 
 
 def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) -> Diarizer:

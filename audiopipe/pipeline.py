@@ -148,13 +148,14 @@ class Analyzer:
                                           self.model_refs["embedding"])
         return self._diarizer
 
-    def diarize(self, track, result: FileResult):
+    def diarize(self, track, result: FileResult, label: str = ""):
         """Speaker turns of one track, or None (VAD turns) when diarization is off or fails."""
         if not self.cfg.diarization.enabled:
             result.stages["diarization"] = "off (VAD regions used as turns)"
             return None
         try:
-            turns = self.diarizer()(track)
+            turns = self.diarizer()(track, progress=_StepLog(label, "diarization")
+                                    if track.duration_s >= LONG_FILE_S else None)
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed diarization falls back, the file goes on
@@ -165,8 +166,11 @@ class Analyzer:
         result.stages["diarization"] = "done"
         return turns
 
-    def analyse(self, media: MediaFile, probed: Probe, result: FileResult) -> list:
-        """Decode and run every enabled stage; fills ``result``; returns the tracks."""
+    def analyse(self, media: MediaFile, probed: Probe, result: FileResult, progress: str = "") -> list:
+        """Decode and run every enabled stage; fills ``result``; returns the tracks.
+
+        progress: the "[i/n]" of the file in the batch; long files (``LONG_FILE_S``) log
+        their stages as they go."""
         cfg = self.cfg
         t0 = time.perf_counter()
         _, tracks, flags = ingest.load(media, cfg.ingest)
@@ -185,27 +189,58 @@ class Analyzer:
         else:
             result.stages["events"] = "off"
 
+        def where(track) -> str:
+            return f"{progress} {media.path} track {track.index}".strip()
+
+        long_file = any(t.duration_s >= LONG_FILE_S for t in tracks)
+        if long_file:
+            log.info(f"{progress} {media.path}: decoded in {result.timings_s['decode']:.0f} s; "
+                     f"events {result.timings_s.get('events', 0.0):.0f} s")
         for track in tracks:
             t0 = time.perf_counter()
-            speaker_turns = self.diarize(track, result)
+            speaker_turns = self.diarize(track, result, where(track))
             result.timings_s["diarization"] = result.timings_s.get("diarization", 0.0) + time.perf_counter() - t0
+            if long_file and cfg.diarization.enabled:
+                log.info(f"{where(track)}: diarization {time.perf_counter() - t0:.0f} s, "
+                         f"{len(speaker_turns or [])} turns")
             if not cfg.speech.enabled:
                 result.turns.extend(speaker_turns or [])
                 continue
             t0 = time.perf_counter()
             shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
-            turns, langs, segments, flags = self.speech().process(track, shots, speaker_turns)
+            turns, langs, segments, flags = self.speech().process(
+                track, shots, speaker_turns, _StepLog(where(track), "speech") if long_file else None)
             result.turns.extend(speaker_turns if speaker_turns is not None else turns)
             result.languages.extend(langs)
             result.segments.extend(segments)
             result.flags.extend(f for f in flags if f not in result.flags)
             result.timings_s["speech"] = result.timings_s.get("speech", 0.0) + time.perf_counter() - t0
+            if long_file:
+                log.info(f"{where(track)}: speech {time.perf_counter() - t0:.0f} s, "
+                         f"{len(segments)} segments")
         result.stages["speech"] = "done" if cfg.speech.enabled else "off"
 
         result.segments, result.aligned_events = align.align(result.segments, result.events,
                                                              result.bursts, cfg.align)
         result.stages["align"] = "done"
         return tracks
+
+
+LONG_FILE_S = 600.0  # files at least this long log their progress inside the file
+
+
+class _StepLog:
+    """Logs a stage's inner steps (pyannote's segmentation and embeddings, the speech turns)
+    every 20 %."""
+
+    def __init__(self, label: str, stage: str):
+        self.label, self.stage, self.last = label, stage, {}
+
+    def __call__(self, step: str, fraction: float) -> None:
+        fifth = int(fraction * 5)
+        if fifth > self.last.get(step, -1):
+            self.last[step] = fifth
+            log.info(f"{self.label}: {self.stage} {step} {fifth * 20}%")
 
 
 def _result_dir(case_dir: Path, sha256: str) -> Path:
@@ -351,7 +386,7 @@ def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyze
     tracks: list = []
     permanent = False
     try:
-        tracks = analyzer.analyse(media, item.probe, result)
+        tracks = analyzer.analyse(media, item.probe, result, item.progress)
     except AudiopipeError as exc:
         result.status, result.error_kind, result.error = "error", exc.kind, str(exc)
         permanent = exc.permanent

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -181,12 +182,14 @@ class SpeechStage:
     engine: SpeechEngine
     text_lid: TextLanguage | None
 
-    def process(self, track, shots: list[Event], turns: list[Turn] | None = None
+    def process(self, track, shots: list[Event], turns: list[Turn] | None = None,
+                progress: Callable[[str, float], None] | None = None
                 ) -> tuple[list[Turn], list[LanguageGuess], list[Segment], list[str]]:
         """Language and words for every turn of one track.
 
         ``turns``: diarization turns; None means VAD regions (flagged ``no_diarization_vad_turns``).
         Diarization turns longer than ``max_turn_s`` are split, as Whisper reads 30 s at most.
+        progress: called with ("turns", fraction done) after each turn, for long files.
         """
         audio = mask_shots(track.audio_16k, [e.time_s for e in shots], self.cfg) if self.cfg.mask_gunshots \
             else track.audio_16k
@@ -199,10 +202,12 @@ class SpeechStage:
         guesses = language.identify(audio, turns, self.engine, self.cfg)
         segments: list[Segment] = []
         checked: list[LanguageGuess] = []
-        for turn, guess in zip(turns, guesses):
+        for n, (turn, guess) in enumerate(zip(turns, guesses), 1):
             segs, guess = self.transcribe_turn(audio, turn, guess, turns)
             segments.extend(segs)
             checked.append(guess)
+            if progress:
+                progress("turns", n / len(turns))
         return turns, checked, segments, flags
 
     def transcribe_turn(self, audio: np.ndarray, turn: Turn, guess: LanguageGuess, turns: list[Turn]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
 
@@ -10,7 +11,6 @@ import pytest
 from audiopipe import config, diarize, ingest, models
 from audiopipe.records import MediaFile
 from conftest import MEDIA
-
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +59,11 @@ def test_two_speakers_found_on_sample_with_low_der(diarizer):
     assert starts == sorted(starts) and all(t.end_s > t.start_s for t in turns)
 
 
-def test_overlapping_speech_gives_overlapping_turns(diarizer):
-    turns = diarizer(_track("sample.wav"))
+def test_overlapping_speech_gives_overlapping_turns_and_progress_is_reported(diarizer):
+    seen: dict[str, list[float]] = {}
+    turns = diarizer(_track("sample.wav"), progress=lambda step, frac: seen.setdefault(step, []).append(frac))
+    assert {"segmentation", "embeddings"} <= set(seen), seen
+    assert all(v == sorted(v) and v[-1] == 1.0 for v in seen.values()), seen
     overlaps = [(a, b) for a, b in zip(turns, turns[1:]) if b.start_s < a.end_s and a.speaker != b.speaker]
     assert overlaps, "sample.wav has short overlaps between its two speakers"
 
@@ -75,3 +78,23 @@ def test_stereo_call_diarized_by_channel():
 def test_vbx_without_plda_fails_loudly_not_over_the_network():
     with pytest.raises(Exception, match="PLDA"):
         diarize.NoPLDA()(None)
+
+
+def test_two_voices_given_one_label_by_segmentation_are_split():
+    """AMI dev01: segmentation-3.0 gives MEE012 (4.3-6.75 s) and MEE009 (7.0-11.8 s) one
+    local label, so pyannote returns one turn 4.4-11.5 s. Re-segmentation cuts it where the
+    voice changes and the file keeps its two speakers; with the cut switched off, it does not."""
+    cfg = config.load("default").diarization
+    track = _track("dev01.wav")
+
+    def speaker_at(turns, t_s):
+        return {t.speaker for t in turns if t.start_s <= t_s < t.end_s}
+
+    for split, expect_split in ((cfg.resegment_split_similarity, True), (0.0, False)):
+        d = diarize.load(dataclasses.replace(cfg, resegment_split_similarity=split),
+                         models.resolve(cfg.segmentation_model), models.resolve(cfg.embedding_model))
+        turns = d(track)
+        first, second = speaker_at(turns, 5.5), speaker_at(turns, 9.5)
+        assert len(first) == 1 and len(second) == 1, turns
+        assert (first != second) is expect_split, turns
+        assert len({t.speaker for t in turns}) == 2, turns

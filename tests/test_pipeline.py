@@ -229,3 +229,19 @@ def test_disk_full_gives_clear_errors_and_keeps_what_was_written(tmp_path):
     again = subprocess.run([*cmd[:6], str(moved), *cmd[7:]], cwd=REPO, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert len(_rows(moved)) == 4 and all(r["status"] == "ok" for r in _rows(moved).values())
+
+
+def test_long_files_log_their_progress_inside_the_file(tmp_path, monkeypatch):
+    """An hour-long file takes a long while: its stages and their inner steps are logged as
+    they go. (The threshold is lowered so that an 11-s recording counts as long.)"""
+    monkeypatch.setattr(pipeline, "LONG_FILE_S", 5.0)
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    shutil.copy(SPEECH / "jfk_en.flac", ev / "{odd} name.flac")
+    cfg = config.load("default").replace("speech", translate=False)
+    pipeline.run(ev, tmp_path / "case", cfg, quiet=True)
+    text = (tmp_path / "case" / "audiopipe.log").read_text(encoding="utf-8")
+    for line in ("{odd} name.flac track 0: diarization segmentation 100%",
+                 "{odd} name.flac track 0: diarization embeddings 100%",
+                 "{odd} name.flac track 0: speech turns 100%", "{odd} name.flac: decoded in"):
+        assert line in text, text
