@@ -193,15 +193,25 @@ class Diarizer:
         win, hop = self.cfg.resegment_window_s, self.cfg.resegment_hop_s
         rate = SAMPLE_RATE_HZ
 
-        def centroids_of(labelled: list[Turn], short_too: bool = False) -> dict[str, np.ndarray]:
-            """Mean embedding of each speaker's turns of 1 s or more; with ``short_too``, a
-            speaker who has only shorter turns gets the embedding of them put end to end."""
+        def centroids_of(labelled: list[Turn], scans: dict, short_too: bool = False) -> dict[str, np.ndarray]:
+            """Mean embedding of each speaker's turns of 1 s or more (a scanned turn: the mean
+            of its window embeddings, already computed); with ``short_too``, a speaker who has
+            only shorter turns gets the embedding of them put end to end."""
             out = {}
             for spk in sorted({t.speaker for t in labelled}):
-                own = [audio_16k[int(t.start_s * rate): int(t.end_s * rate)] for t in labelled if t.speaker == spk]
-                embs = [self._embed(a) for a in own if a.size >= rate]
-                if not embs and short_too and sum(a.size for a in own) >= MIN_SHORT_S * rate:
-                    embs = [self._embed(np.concatenate(own))]
+                embs, short = [], []
+                for i, t in enumerate(labelled):
+                    if t.speaker != spk:
+                        continue
+                    if i in scans and len(scans[i][1]):
+                        m = scans[i][1].mean(axis=0)
+                        embs.append(m / (np.linalg.norm(m) + 1e-9))
+                    elif t.duration_s >= 1.0:
+                        embs.append(self._embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)]))
+                    else:
+                        short.append(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
+                if not embs and short_too and sum(a.size for a in short) >= MIN_SHORT_S * rate:
+                    embs = [self._embed(np.concatenate(short))]
                 if embs:
                     c = np.mean(embs, axis=0)
                     out[spk] = c / np.linalg.norm(c)
@@ -209,8 +219,8 @@ class Diarizer:
 
         scans = {i: self._windows(audio_16k, t) for i, t in enumerate(turns) if t.duration_s >= 2 * win}
         if self.cfg.resegment_split_similarity > 0:
-            turns, scans = self._split(turns, scans, centroids_of(turns, short_too=True))
-        centroids = centroids_of(turns)
+            turns, scans = self._split(turns, scans, centroids_of(turns, scans, short_too=True))
+        centroids = centroids_of(turns, scans)
         if len(centroids) < 2:
             return sorted(turns, key=lambda t: (t.start_s, t.end_s))
         names = list(centroids)

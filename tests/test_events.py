@@ -75,17 +75,23 @@ def test_regular_synthetic_burst_is_automatic_and_irregular_singles_are_not():
     assert [b.fire_mode for b in bursts] == ["semi-automatic/single"] * 4
 
 
+def _crack_and_blast(crack_amp: float, blast_s: float, blast_amp: float, seed: int, rate: int = 48000) -> Track:
+    """A 0.4-ms N-wave at 0.5 s and a darker 0.3-s boom (low-passed noise, 30-ms decay) at
+    ``blast_s``, over faint noise."""
+    x = 1e-4 * np.random.default_rng(seed).standard_normal(2 * rate)
+    n = int(0.0004 * rate)
+    x[rate // 2: rate // 2 + n] += crack_amp * np.linspace(1, -1, n)
+    m = int(0.3 * rate)
+    boom = np.convolve(np.random.default_rng(seed + 1).standard_normal(m), np.ones(24) / 24, mode="same")
+    a = int(blast_s * rate)
+    x[a: a + m] += blast_amp * boom / np.abs(boom).max() * np.exp(-np.arange(m) / (0.03 * rate))
+    return _track(x[None, :].astype(np.float32), rate)
+
+
 def test_crack_then_quieter_blast_is_one_shot_with_a_distance_estimate():
     """A 0.4-ms N-wave (the bullet's crack) and, 200 ms later, a quieter, darker muzzle blast:
     one event, not a shot and its echo, carrying both times and d = dt * c * v / (v - c)."""
-    rate = 48000
-    x = 1e-4 * np.random.default_rng(2).standard_normal(2 * rate)
-    n = int(0.0004 * rate)
-    x[rate // 2: rate // 2 + n] += 0.8 * np.linspace(1, -1, n)
-    m = int(0.3 * rate)
-    boom = np.convolve(np.random.default_rng(3).standard_normal(m), np.ones(24) / 24, mode="same")
-    x[int(0.7 * rate): int(0.7 * rate) + m] += 0.5 * boom / np.abs(boom).max() * np.exp(-np.arange(m) / (0.03 * rate))
-    evs, _ = events.detect(_track(x[None, :].astype(np.float32), rate), CFG)
+    evs, _ = events.detect(_crack_and_blast(crack_amp=0.8, blast_s=0.7, blast_amp=0.5, seed=2), CFG)
     (e,) = evs
     assert abs(e.crack_time_s - 0.5) < 0.002 and abs(e.blast_time_s - 0.7) < 0.002 and e.time_s == e.crack_time_s
     assert e.distance_m_min == pytest.approx(0.2 * 343 * 1000 / 657, rel=0.02)
@@ -95,14 +101,7 @@ def test_crack_then_quieter_blast_is_one_shot_with_a_distance_estimate():
 def test_a_faint_click_before_a_shot_does_not_take_over_its_time():
     """A short bright click 25 dB below a muzzle blast 0.3 s later is not its supersonic
     crack: the shot keeps its own onset and carries no distance estimate."""
-    rate = 48000
-    x = 1e-4 * np.random.default_rng(4).standard_normal(2 * rate)
-    n = int(0.0004 * rate)
-    x[rate // 2: rate // 2 + n] += 0.045 * np.linspace(1, -1, n)
-    m = int(0.3 * rate)
-    boom = np.convolve(np.random.default_rng(5).standard_normal(m), np.ones(24) / 24, mode="same")
-    x[int(0.8 * rate): int(0.8 * rate) + m] += 0.8 * boom / np.abs(boom).max() * np.exp(-np.arange(m) / (0.03 * rate))
-    evs, _ = events.detect(_track(x[None, :].astype(np.float32), rate), CFG)
+    evs, _ = events.detect(_crack_and_blast(crack_amp=0.045, blast_s=0.8, blast_amp=0.8, seed=4), CFG)
     blast = [e for e in evs if abs(e.time_s - 0.8) < 0.005]
     assert len(blast) == 1 and blast[0].crack_time_s is None and blast[0].distance_m_min is None, evs
 

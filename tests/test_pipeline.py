@@ -245,3 +245,16 @@ def test_long_files_log_their_progress_inside_the_file(tmp_path, monkeypatch):
                  "{odd} name.flac track 0: diarization embeddings 100%",
                  "{odd} name.flac track 0: speech turns 100%", "{odd} name.flac: decoded in"):
         assert line in text, text
+
+
+def test_native_rate_samples_are_let_go_after_events_and_the_timeline_summary():
+    """An hour of 48-kHz stereo is 1.4 GB of samples: not held through diarization and
+    speech. The timeline summary, made from them first, still reaches the case folder."""
+    from audiopipe.records import FileResult, MediaFile
+
+    p = SPEECH / "ar_01.wav"  # 44.1 kHz stereo
+    media = MediaFile(p.name, str(p), p.stat().st_size, "0" * 64)
+    result = FileResult(sha256=media.sha256, paths=[media.path], size_bytes=media.size_bytes, status="ok")
+    (summary,) = pipeline.Analyzer(FAST).analyse(media, None, result)
+    assert result.tracks[0].audio_native.size == 0 and result.tracks[0].audio_16k.size > 0
+    assert float(summary["duration_s"]) == pytest.approx(10.05, abs=0.01) and summary["spec_steps"].size > 0

@@ -44,12 +44,13 @@ def _write_views(folder: Path, result: dict[str, Any], cfg: OutputsConfig) -> No
         timeline.draw(folder / "timeline.png", result, timeline.load_summary(summary))
 
 
-def write_file(folder: Path, result: dict[str, Any], tracks: list, cfg: OutputsConfig) -> None:
-    """All per-file outputs; ``result.json`` last, so that its presence means complete."""
+def write_file(folder: Path, result: dict[str, Any], summaries: list[dict], cfg: OutputsConfig) -> None:
+    """All per-file outputs; ``result.json`` last, so that its presence means complete.
+
+    summaries: one ``timeline.summarise`` per track (none when the file could not be read)."""
     folder.mkdir(parents=True, exist_ok=True)
-    if tracks:
-        timeline.save_summary(folder / SUMMARY_NAME,
-                              [timeline.summarise(t.audio_native, t.native_rate_hz) for t in tracks])
+    if summaries:
+        timeline.save_summary(folder / SUMMARY_NAME, summaries)
     _write_views(folder, result, cfg)
     atomic_write_json(folder / RESULT_NAME, result)
 

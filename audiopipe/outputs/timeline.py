@@ -29,15 +29,21 @@ SPEC_FLOOR_DB = -120.0  # the spectrogram is stored as uint8 steps of 0.5 dB abo
 
 def summarise(audio_native: np.ndarray, rate_hz: int) -> dict[str, np.ndarray]:
     """audio_native: shape = (n_channels, n_samples). Returns the arrays for ``timeline.npz``."""
-    mono = audio_native.mean(axis=0) if audio_native.size else np.zeros(1, np.float32)
+    if not audio_native.size:
+        mono = np.zeros(1, np.float32)
+    else:
+        mono = audio_native[0] if audio_native.shape[0] == 1 else audio_native.mean(axis=0, dtype=np.float32)
     n = mono.size
     cols = max(1, min(MAX_COLUMNS, n // 64))
     edges = np.linspace(0, n, cols + 1).astype(int)
     env_min = np.minimum.reduceat(mono, edges[:-1]) if n else np.zeros(1)
     env_max = np.maximum.reduceat(mono, edges[:-1]) if n else np.zeros(1)
-    padded = np.concatenate([mono, np.zeros(N_FFT, mono.dtype)])
     starts = np.linspace(0, max(0, n - 1), cols).astype(int)
-    frames = np.stack([padded[s: s + N_FFT] for s in starts]) * np.hanning(N_FFT)
+    frames = np.zeros((cols, N_FFT))
+    for row, s0 in enumerate(starts):
+        piece = mono[s0: s0 + N_FFT]
+        frames[row, : piece.size] = piece
+    frames *= np.hanning(N_FFT)
     spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)) + 1e-9)
     steps = np.clip(np.round((spec.T - SPEC_FLOOR_DB) * 2.0), 0, 255).astype(np.uint8)
     return {"env_min": env_min.astype(np.float16), "env_max": env_max.astype(np.float16),
