@@ -27,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--num-speakers", type=int, help="exact number of speakers, when known")
     run.add_argument("--min-speakers", type=int)
     run.add_argument("--max-speakers", type=int)
+    run.add_argument("--diarization-pipeline", metavar="NAME",
+                     help="a pyannote pipeline instead of the offline one: hub name (online; HF_TOKEN for "
+                          "gated ones, e.g. pyannote/speaker-diarization-community-1) or a local folder")
     run.add_argument("--diarize-by-channel", action="store_true",
                      help="stereo phone calls: one speaker per channel")
     run.add_argument("--engine", choices=["faster-whisper", "openai-whisper"])
@@ -67,6 +70,7 @@ def _config_from(args: argparse.Namespace) -> config.Config:
         "diarization": {
             "num_speakers": args.num_speakers, "min_speakers": args.min_speakers, "max_speakers": args.max_speakers,
             "enabled": off(args.no_diarization), "by_channel": True if args.diarize_by_channel else None,
+            "pipeline": args.diarization_pipeline,
         },
         "events": {"gunshot_threshold": args.gunshot_threshold, "enabled": off(args.no_events)},
     }

@@ -94,6 +94,10 @@ class SpeechConfig:
 @dataclass(frozen=True)
 class DiarizationConfig:
     enabled: bool = True
+    # a whole pyannote pipeline instead of the offline one: a hub name (online, with HF_TOKEN
+    # for gated ones, e.g. pyannote/speaker-diarization-community-1) or a local folder
+    # holding its config.yaml; None: segmentation-3.0 + CAM++ below, offline
+    pipeline: str | None = None
     segmentation_model: str = "pyannote-segmentation-3.0"
     embedding_model: str = "campplus-cn-en-common"
     num_speakers: int | None = None

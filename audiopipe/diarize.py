@@ -112,8 +112,8 @@ class Diarizer:
     """The diarization stage for one run (models loaded once)."""
 
     cfg: DiarizationConfig
-    pipeline: SpeakerDiarization
-    embedding: CAMPlusPlus
+    pipeline: SpeakerDiarization  # or any pyannote pipeline named by the user (``load_named``)
+    embedding: CAMPlusPlus | None  # None: no re-segmentation (a named pipeline)
 
     def __call__(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
         """Speaker turns of one track; overlapping speech gives overlapping turns.
@@ -124,7 +124,9 @@ class Diarizer:
         if self.cfg.by_channel and track.channels > 1:
             return self._by_channel(track, progress)
         turns = self._run(track.audio_16k, track.index, progress)
-        return self._resegment(track.audio_16k, turns) if self.cfg.resegment_window_s > 0 else turns
+        if self.embedding is None or self.cfg.resegment_window_s <= 0:
+            return turns
+        return self._resegment(track.audio_16k, turns)
 
     def _run(self, audio_16k: np.ndarray, track_index: int,
              progress: Callable[[str, float], None] | None = None) -> list[Turn]:
@@ -306,6 +308,25 @@ def _pyannote_hook(progress: Callable[[str, float], None]):
         if total:
             progress(step_name, min(1.0, (completed or 0) / total))
     return hook
+
+
+def load_named(cfg: DiarizationConfig, pipeline: ModelRef) -> Diarizer:
+    """A whole pyannote pipeline the user names, loaded the normal pyannote way
+    (``Pipeline.from_pretrained``): a local folder with its ``config.yaml``, or a hub name,
+    which is the one case where diarization reaches the network (token from ``HF_TOKEN``).
+    Its own embedding and clustering are used as they are; no re-segmentation."""
+    from pyannote.audio import Pipeline
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            loaded = Pipeline.from_pretrained(pipeline.path, token=os.environ.get("HF_TOKEN") or None)
+    except Exception as exc:  # noqa: BLE001 - network, hub, YAML and torch errors alike
+        raise ModelError(f"cannot load the pyannote pipeline {pipeline.name!r}: {type(exc).__name__}: {exc}") from exc
+    if loaded is None:  # pyannote returns None for a gated model without access
+        raise ModelError(f"the pyannote pipeline {pipeline.name!r} is gated: accept its conditions on the hub "
+                         "and set HF_TOKEN")
+    return Diarizer(cfg, loaded, None)
 
 
 def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) -> Diarizer:

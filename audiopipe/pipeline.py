@@ -122,7 +122,9 @@ class Analyzer:
         self._speech = None
         self._diarizer = None
         self.model_refs: dict[str, models.ModelRef] = {}
-        if cfg.diarization.enabled:
+        if cfg.diarization.enabled and cfg.diarization.pipeline:
+            self.model_refs["diarization"] = models.resolve(cfg.diarization.pipeline)
+        elif cfg.diarization.enabled:
             self.model_refs["segmentation"] = models.resolve(cfg.diarization.segmentation_model)
             self.model_refs["embedding"] = models.resolve(cfg.diarization.embedding_model)
         if cfg.speech.enabled:
@@ -146,8 +148,11 @@ class Analyzer:
         if self._diarizer is None:
             from . import diarize  # torch and pyannote only when diarization is on
 
-            self._diarizer = diarize.load(self.cfg.diarization, self.model_refs["segmentation"],
-                                          self.model_refs["embedding"])
+            if "diarization" in self.model_refs:
+                self._diarizer = diarize.load_named(self.cfg.diarization, self.model_refs["diarization"])
+            else:
+                self._diarizer = diarize.load(self.cfg.diarization, self.model_refs["segmentation"],
+                                              self.model_refs["embedding"])
         return self._diarizer
 
     def diarize(self, track, result: FileResult, label: str = ""):

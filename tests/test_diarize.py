@@ -98,3 +98,39 @@ def test_two_voices_given_one_label_by_segmentation_are_split():
         assert len(first) == 1 and len(second) == 1, turns
         assert (first != second) is expect_split, turns
         assert len({t.speaker for t in turns}) == 2, turns
+
+
+def _pipeline_folder(folder, pipeline_name: str, params: dict) -> str:
+    import yaml
+
+    seg = models.resolve("pyannote-segmentation-3.0")
+    (folder / "config.yaml").write_text(yaml.safe_dump({
+        "pipeline": {"name": pipeline_name, "params": {"segmentation": f"{seg.path}/pytorch_model.bin"}},
+        "params": params}))
+    return str(folder)
+
+
+def test_a_pyannote_pipeline_the_user_names_is_loaded_the_pyannote_way(tmp_path):
+    """``--diarization-pipeline``: a pipeline folder (here pyannote's own voice activity
+    pipeline over the local segmentation-3.0, so that it runs offline; a hub name takes the
+    same path through ``Pipeline.from_pretrained``) replaces the offline pipeline."""
+    from pyannote.database.util import load_rttm
+
+    folder = _pipeline_folder(tmp_path, "pyannote.audio.pipelines.VoiceActivityDetection",
+                              {"min_duration_on": 0.0, "min_duration_off": 0.0})
+    cfg = config.load("default").replace("diarization", pipeline=folder).diarization
+    d = diarize.load_named(cfg, models.resolve(cfg.pipeline))
+    assert d.embedding is None
+    turns = d(_track("sample.wav"))
+    assert {t.speaker for t in turns} == {"SPEAKER_00"}  # a voice activity pipeline has one label
+    ref = load_rttm(MEDIA / "diarization" / "sample.rttm")["sample"]
+    speech_s = ref.get_timeline().support().duration()
+    assert abs(sum(t.duration_s for t in turns) - speech_s) < 0.15 * speech_s
+
+
+def test_a_named_pipeline_that_does_not_load_is_a_clear_model_error(tmp_path):
+    from audiopipe.errors import ModelError
+
+    folder = _pipeline_folder(tmp_path, "pyannote.audio.pipelines.NoSuchPipeline", {})
+    with pytest.raises(ModelError, match="cannot load the pyannote pipeline"):
+        diarize.load_named(config.DiarizationConfig(pipeline=folder), models.resolve(folder))
