@@ -155,14 +155,14 @@ class Analyzer:
                                               self.model_refs["embedding"])
         return self._diarizer
 
-    def diarize(self, track, result: FileResult, label: str = ""):
-        """Speaker turns of one track, or None (VAD turns) when diarization is off or fails."""
+    def diarize(self, track, result: FileResult, progress=None):
+        """Speaker turns of one track, or None (VAD turns) when diarization is off or fails.
+        progress: passed on to the diarizer (``_StepLog`` for long files)."""
         if not self.cfg.diarization.enabled:
             result.stages["diarization"] = "off (VAD regions used as turns)"
             return None
         try:
-            turns = self.diarizer()(track, progress=_StepLog(label, "diarization")
-                                    if track.duration_s >= LONG_FILE_S else None)
+            turns = self.diarizer()(track, progress=progress)
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed diarization falls back, the file goes on
@@ -209,12 +209,16 @@ class Analyzer:
             return f"{progress} {media.path} track {track.index}".strip()
 
         long_file = any(t.duration_s >= LONG_FILE_S for t in tracks)
+
+        def step_log(track, stage: str):
+            return _StepLog(where(track), stage) if long_file else None
+
         if long_file:
             log.info(f"{progress} {media.path}: decoded in {result.timings_s['decode']:.0f} s; "
                      f"events {result.timings_s.get('events', 0.0):.0f} s")
         for track in tracks:
             t0 = time.perf_counter()
-            speaker_turns = self.diarize(track, result, where(track))
+            speaker_turns = self.diarize(track, result, step_log(track, "diarization"))
             result.timings_s["diarization"] = result.timings_s.get("diarization", 0.0) + time.perf_counter() - t0
             if long_file and cfg.diarization.enabled:
                 log.info(f"{where(track)}: diarization {time.perf_counter() - t0:.0f} s, "
@@ -224,8 +228,8 @@ class Analyzer:
                 continue
             t0 = time.perf_counter()
             shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
-            turns, langs, segments, flags = self.speech().process(
-                track, shots, speaker_turns, _StepLog(where(track), "speech") if long_file else None)
+            turns, langs, segments, flags = self.speech().process(track, shots, speaker_turns,
+                                                                  step_log(track, "speech"))
             result.turns.extend(speaker_turns if speaker_turns is not None else turns)
             result.languages.extend(langs)
             result.segments.extend(segments)
