@@ -158,6 +158,11 @@ class Diarizer:
         embs = [self._embed(audio_16k[int(s0 * rate): int((s0 + win) * rate)]) for s0 in starts]
         return starts, (np.stack(embs) if embs else np.zeros((0, self.embedding.dimension)))
 
+    def _cut_s(self, window_start_s: float) -> float:
+        """Where a change that shows first in the window starting at ``window_start_s`` is cut:
+        halfway through the overlap of that window and the one before."""
+        return round(float(window_start_s) + self.cfg.resegment_window_s / 2 - self.cfg.resegment_hop_s / 2, 3)
+
     def _change_points(self, embs: np.ndarray, offset: int = 0) -> list[int]:
         """Window indices where the voice changes inside one turn (binary segmentation): the
         split whose two sides' mean embeddings are least alike, while their cosine similarity
@@ -165,12 +170,12 @@ class Diarizer:
         n = len(embs)
         if n < 4:
             return []
-        best_k, best_sim = 0, 1.0
-        for k in range(2, n - 1):
-            a, b = embs[:k].mean(axis=0), embs[k:].mean(axis=0)
-            sim = float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b) + 1e-9))
-            if sim < best_sim:
-                best_k, best_sim = k, sim
+        # cosine of the two sides' sums (the same as of their means) for every split k in 2..n-2
+        csum = np.cumsum(embs, axis=0)
+        left = csum[1: n - 2]
+        right = csum[-1] - left
+        sims = (left * right).sum(axis=1) / (np.linalg.norm(left, axis=1) * np.linalg.norm(right, axis=1) + 1e-9)
+        best_k, best_sim = int(np.argmin(sims)) + 2, float(sims.min())
         if best_sim >= self.cfg.resegment_split_similarity:
             return []
         return (self._change_points(embs[:best_k], offset) + [offset + best_k]
@@ -192,7 +197,7 @@ class Diarizer:
         2. Reassign: a window closer to another speaker's centroid by more than
            ``resegment_margin`` goes to that speaker.
         """
-        win, hop = self.cfg.resegment_window_s, self.cfg.resegment_hop_s
+        win = self.cfg.resegment_window_s
         rate = SAMPLE_RATE_HZ
 
         def centroids_of(labelled: list[Turn], scans: dict, short_too: bool = False) -> dict[str, np.ndarray]:
@@ -242,7 +247,7 @@ class Diarizer:
             run_start, current = t.start_s, labels[0]
             for s0, lab in zip(starts[1:], labels[1:]):
                 if lab != current:
-                    cut = round(float(s0) + win / 2 - hop / 2, 3)
+                    cut = self._cut_s(s0)
                     out.append(Turn(t.track, round(run_start, 3), cut, current, t.source))
                     run_start, current = cut, lab
             out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
@@ -251,7 +256,6 @@ class Diarizer:
     def _split(self, turns: list[Turn], scans: dict, centroids: dict[str, np.ndarray]
                ) -> tuple[list[Turn], dict]:
         """Step 1 of ``_resegment``: turns cut at voice changes, pieces labelled."""
-        win, hop = self.cfg.resegment_window_s, self.cfg.resegment_hop_s
         taken = {t.speaker for t in turns}
         new_voices: list[tuple[str, np.ndarray]] = []  # speakers this step created
         out: list[Turn] = []
@@ -265,7 +269,7 @@ class Diarizer:
                 continue
             starts, embs = scans[i]
             idx = [0, *cuts, len(starts)]
-            bounds = [t.start_s] + [round(float(starts[k]) + win / 2 - hop / 2, 3) for k in cuts] + [t.end_s]
+            bounds = [t.start_s] + [self._cut_s(starts[k]) for k in cuts] + [t.end_s]
             longest = int(np.argmax(np.diff(bounds)))
             for p, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
                 piece_embs = embs[idx[p]: idx[p + 1]]
