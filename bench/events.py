@@ -69,30 +69,40 @@ def score(material: list[mx.Mixture]) -> dict:
             "confusers": f"{confuser_hits}/{confuser_total} clips, {conf_fp} events"}
 
 
+#: Speech beds: the 16-kHz recordings have nothing above 8 kHz, where a shot still has energy
+#: and speech little; the wide-band ones (44.1 kHz, and 24 kHz) keep their sibilants up there.
+BEDS = {"narrow-band": ["es_01.wav", "it_01.wav", "de_01.wav"],
+        "wide-band": ["ar_01.wav", "hotwords_en.mp3", "multilingual_en_de.mp3"]}
+
+
+def materials() -> list[tuple[str, list[mx.Mixture]]]:
+    # silent bed: each clip alone at -20 dBFS RMS over -60 dBFS noise
+    out = [("clean clips", mx.mixtures([], [4.0], seed=1, with_reverb=False))]
+    for seed, snr in enumerate([10.0, 0.0, -10.0]):
+        for band, names in BEDS.items():
+            out.append((f"{band} speech, SNR {snr:+3.0f} dB", mx.mixtures(names, [snr], seed=2 + seed)))
+    return out
+
+
 def main() -> None:
     t0 = time.perf_counter()
-    # silent bed: each clip alone at -20 dBFS RMS over -60 dBFS noise
-    clean = mx.mixtures([], [4.0], seed=1, with_reverb=False)
     print("gunshot mixtures: precision, recall, F1 (false events: speech, echoes, clacks); F1 counting the")
     print("look-alikes' false events too; look-alike clips with a gunshot event, and their false events")
-    print("set                          precision recall  F1     F1+lookalikes  onset_err_ms  count_err  look-alikes flagged")
-    for name, material in [
-        ("clean clips", clean),
-        ("in speech, SNR +10 dB", mx.mixtures(["es_01.wav", "it_01.wav", "de_01.wav"], [10.0], seed=2)),
-        ("in speech, SNR   0 dB", mx.mixtures(["es_01.wav", "it_01.wav", "de_01.wav"], [0.0], seed=3)),
-        ("in speech, SNR -10 dB", mx.mixtures(["es_01.wav", "it_01.wav", "de_01.wav"], [-10.0], seed=4)),
-    ]:
+    print("set                               precision recall  F1     F1+lookalikes  onset_err_ms  count_err  look-alikes flagged")
+    for name, material in materials():
         s = score(material)
-        print(f"{name:28s} {s['precision']:.3f}     {s['recall']:.3f}  {s['f1']:.3f}  {s['f1_with_lookalikes']:.3f}"
+        print(f"{name:33s} {s['precision']:.3f}     {s['recall']:.3f}  {s['f1']:.3f}  {s['f1_with_lookalikes']:.3f}"
               f"          {s['onset_err_ms_median']:8.1f}      {s['count_err_mean']:.2f}       {s['confusers']}")
-    total_s, false = 0.0, 0
+    total_s, false, where = 0.0, 0, []
     for m in mx.speech_only(["jfk_en.flac", "multilingual_en_de.mp3", "ru_lecture.wav", "es_01.wav", "de_01.wav",
                              "it_01.wav", "ar_01.wav", "hotwords_en.mp3"]):
         evs, _ = detect(m.audio)
-        false += sum(e.is_gunshot for e in evs)
+        n = sum(e.is_gunshot for e in evs)
+        false += n
+        where += [f"{m.name} {n}"] if n else []
         total_s += m.audio.shape[1] / mx.RATE_HZ
     print(f"speech-only: {false} false gunshot events in {total_s:.0f} s = {false / total_s * 600:.1f} per 10 min "
-          f"(target <= 1)")
+          f"(target <= 1){': ' + ', '.join(where) if where else ''}")
     print(f"bench time {time.perf_counter() - t0:.0f} s")
 
 
