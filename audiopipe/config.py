@@ -50,6 +50,8 @@ class EventsConfig:
     gunshot_threshold: float = 0.5
     block_s: float = 60.0  # audio is read in blocks this long (memory bound for long files)
     track_level_percentile: float = 90.0  # the track's loud level (50-ms frames) for level_over_track_db
+    rhythm_bonus: float = 4.0  # z added to events that keep the rhythm of automatic fire; 0 = off
+    rhythm_min_score: float = 0.02  # ... each at least this score
     burst_gap_s: float = 0.5  # shots closer than this belong to one burst
     auto_min_shots: int = 3
     auto_max_cv: float = 0.25  # coefficient of variation of the intervals for "automatic"

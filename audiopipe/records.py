@@ -193,6 +193,7 @@ class Event:
     blast_time_s: float | None = None
     distance_m_min: float | None = None
     distance_m_max: float | None = None
+    in_rhythm: bool = False  # score raised: keeps the rhythm of automatic fire with its neighbours
 
 
 @dataclass(frozen=True)

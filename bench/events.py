@@ -37,12 +37,13 @@ def score(material: list[mx.Mixture]) -> dict:
     pump clacks), the look-alike clips apart (how many flagged, how many false events), and
     the F1 with the look-alikes' false events counted too."""
     tp = fp = fn = conf_fp = 0
-    errors_ms, count_err, confuser_hits, confuser_total = [], [], 0, 0
+    errors_ms, count_err, confuser_hits, confuser_total, confuser_s = [], [], 0, 0, 0.0
     for m in material:
         evs, bursts = detect(m.audio)
         shots = [e.time_s for e in evs if e.is_gunshot]
         if not m.shots_s:
             confuser_total += 1
+            confuser_s += m.audio.shape[1] / mx.RATE_HZ
             confuser_hits += bool(shots)
             conf_fp += len(shots)
             continue
@@ -66,7 +67,8 @@ def score(material: list[mx.Mixture]) -> dict:
     return {"precision": p, "recall": r, "f1": f1(p, r), "f1_with_lookalikes": f1(p_all, r),
             "onset_err_ms_median": float(np.median(errors_ms)) if errors_ms else float("nan"),
             "count_err_mean": float(np.mean(count_err)) if count_err else float("nan"),
-            "confusers": f"{confuser_hits}/{confuser_total} clips, {conf_fp} events"}
+            "confusers": f"{confuser_hits}/{confuser_total} clips, {conf_fp} events "
+                         f"({conf_fp / max(confuser_s, 1e-9) * 3600:.0f}/h)"}
 
 
 #: Speech beds: the 16-kHz recordings have nothing above 8 kHz, where a shot still has energy
@@ -101,7 +103,7 @@ def main() -> None:
         false += n
         where += [f"{m.name} {n}"] if n else []
         total_s += m.audio.shape[1] / mx.RATE_HZ
-    print(f"speech-only: {false} false gunshot events in {total_s:.0f} s = {false / total_s * 600:.1f} per 10 min "
+    print(f"speech-only: {false} false gunshot events in {total_s:.0f} s = {false / total_s * 600:.1f} per 10 min, {false / total_s * 3600:.0f} per hour "
           f"(target <= 1){': ' + ', '.join(where) if where else ''}")
     print(f"bench time {time.perf_counter() - t0:.0f} s")
 

@@ -75,6 +75,60 @@ def test_regular_synthetic_burst_is_automatic_and_irregular_singles_are_not():
     assert [b.fire_mode for b in bursts] == ["semi-automatic/single"] * 4
 
 
+def test_rhythm_chains_follow_the_automatic_fire_rule():
+    cfg = CFG
+    assert events.rhythm_chains([0.5, 0.6, 0.7, 0.8], cfg) == [[0, 1, 2, 3], [1, 2, 3]]
+    # a transient between two rounds is stepped over, the rounds still make a chain
+    assert events.rhythm_chains([0.5, 0.6, 0.63, 0.7], cfg)[0] == [0, 1, 3]
+    assert events.rhythm_chains([0.5, 0.6, 0.85, 1.3], cfg) == []  # gaps irregular and too long
+    assert events.rhythm_chains([0.5, 0.6], cfg) == []  # two are not a train
+
+
+def _burst_in_speech(at_s: float) -> tuple[Track, list[float]]:
+    """The real 3-round burst gunshot_auto_burst_02.wav at the loudness of a real speech
+    recording (clip RMS = speech RMS), in jfk_en.flac at ``at_s``; returns the rounds' times."""
+    speech, rate = read_audio(SPEECH / "jfk_en.flac")
+    burst, rate2 = read_audio(EVENTS / "gunshot_auto_burst_02.wav")
+    assert rate == rate2
+    x = speech.mean(axis=0)
+    b = burst.mean(axis=0) * np.sqrt(np.mean(x ** 2) / np.mean(burst ** 2))
+    at = int(at_s * rate)
+    x[at: at + b.size] += b
+    return _track(x[None, :], rate), [at_s + t for t in (0.002, 0.099, 0.198)]
+
+
+def test_a_round_masked_by_speech_is_counted_by_its_rhythm():
+    """Two of the three rounds are heard over the voice, one is scored down on its own; it
+    keeps their rhythm, so all three are shots, marked in_rhythm, in one automatic burst."""
+    track, truth = _burst_in_speech(2.0)
+
+    def shots(cfg):
+        evs, bursts = events.detect(track, cfg)
+        return [e for e in evs if e.is_gunshot], bursts
+
+    alone, _ = shots(dataclasses.replace(CFG, rhythm_bonus=0.0))
+    assert len(alone) == 2
+    found, bursts = shots(CFG)
+    assert len(found) == 3 and all(abs(e.time_s - t) <= 0.020 and e.in_rhythm for e, t in zip(found, truth))
+    assert [b.fire_mode for b in bursts] == ["automatic"]
+
+
+def test_rapid_knocking_is_not_made_automatic_fire_by_its_rhythm():
+    """Five real door knocks 160 ms apart (a steady 375 per minute): each scores below the
+    threshold, and with no gunshot among them their rhythm raises nothing."""
+    knock, rate = read_audio(EVENTS / "confuser_door_knock_01.wav")
+    knock = knock.mean(axis=0)[: int(0.2 * rate)]
+    knocks = np.zeros(int(1.1 * rate))
+    for k in range(5):
+        a = int(k * 0.16 * rate)
+        knocks[a: a + knock.size] += knock[: knocks.size - a]
+    x = 1e-4 * np.random.default_rng(0).standard_normal(3 * rate)
+    x[rate: rate + knocks.size] += knocks * 0.1 / np.sqrt(np.mean(knocks ** 2))  # -20 dBFS RMS
+    evs, bursts = events.detect(_track(x[None, :], rate), CFG)
+    assert len([e for e in evs if 0.99 < e.time_s < 1.9]) == 5  # every knock is an event
+    assert not any(e.is_gunshot or e.in_rhythm for e in evs) and bursts == []
+
+
 def _crack_and_blast(crack_amp: float, blast_s: float, blast_amp: float, seed: int, rate: int = 48000) -> Track:
     """A 0.4-ms N-wave at 0.5 s and a darker 0.3-s boom (low-passed noise, 30-ms decay) at
     ``blast_s``, over faint noise."""
@@ -110,7 +164,7 @@ def test_a_faint_click_before_a_shot_does_not_take_over_its_time():
                                   "ar_01.wav", "hy_01.wav", "hotwords_en.mp3"])
 def test_speech_only_recordings_give_no_gunshot(name):
     """Real speech, at its own level: plosives, clicks and breaths are candidates (and listed),
-    none scores as a gunshot. (ru_lecture.wav is left out: three loud knocks in it do; see the
+    none scores as a gunshot. (ru_lecture.wav is left out: one loud knock in it does; see the
     README's known limits.)"""
     audio, rate = read_audio(SPEECH / name)
     evs, bursts = events.detect(_track(audio, rate), CFG)

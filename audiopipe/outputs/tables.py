@@ -40,7 +40,7 @@ SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "st
                    "nearest_event_s", "nearest_event_offset_s", "events_within_window"]
 EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "is_gunshot",
                  "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
-                 "impulsiveness_db", "level_over_track_db", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
+                 "impulsiveness_db", "level_over_track_db", "in_rhythm", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
                  "distance_m_min", "distance_m_max", "nearest_segment", "speech_offset_s", "speaker",
                  "language", "text"]
 BURST_COLUMNS = ["file", "sha256", "track", "burst_id", "start_s", "end_s", "start_hms", "end_hms",
@@ -98,7 +98,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "peak_dbfs": e["peak_dbfs"], "rise_time_ms": e["rise_time_ms"], "duration_ms": e["duration_ms"],
                 "centroid_hz": e["centroid_hz"], "bandwidth_hz": e["bandwidth_hz"],
                 "high_band_ratio": e["high_band_ratio"], "impulsiveness_db": e["impulsiveness_db"],
-                "level_over_track_db": e.get("level_over_track_db"),
+                "level_over_track_db": e.get("level_over_track_db"), "in_rhythm": e.get("in_rhythm", False),
                 "clipped": e["clipped"], "fire_mode": burst_mode.get(e["burst_id"]),
                 "crack_time_s": e.get("crack_time_s"), "blast_time_s": e.get("blast_time_s"),
                 "distance_m_min": e.get("distance_m_min"), "distance_m_max": e.get("distance_m_max"),
