@@ -32,6 +32,10 @@ class IngestConfig:
     )
     max_file_bytes: int = 20 * 1024**3  # larger files are skipped with a clear reason
     model_rate_hz: int = 16000
+    # a native-rate track above this many bytes of float32 samples is decoded to an unlinked
+    # scratch file and memory-mapped (0 = always in memory); scratch_dir None = system temp
+    spill_native_bytes: int = 512 * 1024**2
+    scratch_dir: str | None = None
 
 
 @dataclass(frozen=True)

@@ -265,14 +265,15 @@ def track_level_db(x: np.ndarray, sr_hz: int, percentile: float) -> float:
     step = 1200 * n  # 60 s of frames
     levels = []
     for a in range(0, usable, step):
-        frames = x[:, a: min(usable, a + step)].astype(np.float64).reshape(x.shape[0], -1, n)
+        # C order whatever the layout of x (a memory map is channel-interleaved): same sums, same bits
+        frames = np.ascontiguousarray(x[:, a: min(usable, a + step)], dtype=np.float64).reshape(x.shape[0], -1, n)
         levels.append(_db((frames ** 2).mean(axis=2).max(axis=0)))
     return float(np.percentile(np.concatenate(levels), percentile))
 
 
 def level_over_track_db(x: np.ndarray, onset: int, sr_hz: int, track_db: float) -> float:
     """Energy of the 50 ms after the onset (loudest channel) over the track's loud level."""
-    head = x[:, onset: onset + int(0.05 * sr_hz)].astype(np.float64)
+    head = np.ascontiguousarray(x[:, onset: onset + int(0.05 * sr_hz)], dtype=np.float64)
     return float(_db((head ** 2).mean(axis=1).max()) - track_db) if head.size else 0.0
 
 

@@ -2,6 +2,10 @@
 
 Originals are only ever opened for reading; nothing is written inside the evidence folder.
 Decoding uses PyAV, which carries its own FFmpeg libraries, so no system ffmpeg is needed.
+A native-rate track longer than ``spill_native_bytes`` of float32 samples (about 23 min of
+48-kHz stereo at the default 512 MiB) is written, as it decodes, to an unlinked scratch file
+(``scratch_dir``) and memory-mapped read-only: RAM then holds only the blocks being read, and
+the space is given back when the track is let go, or when the process ends, even by a crash.
 """
 
 from __future__ import annotations
@@ -9,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 import av
 import numpy as np
 
 from .config import IngestConfig
-from .errors import (CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream,
+from .errors import (CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream, OutputError,
                      UnreadableFile, UnsupportedCodec)
 from .records import MediaFile, Probe, StreamInfo, Track
 
@@ -156,7 +161,70 @@ def probe(path: str, label: str) -> Probe:
         )
 
 
-def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int
+class _NativeSink:
+    """Where the decoded native-rate frames of one stream go: a list of arrays in memory
+    until they pass ``spill_bytes``, then an unlinked scratch file, memory-mapped at the end."""
+
+    def __init__(self, label: str, channels: int, spill_bytes: int, scratch_dir: str | None):
+        self.label, self.channels, self.spill_bytes, self.scratch_dir = label, channels, spill_bytes, scratch_dir
+        self.parts: list[np.ndarray] = []
+        self.held_bytes = 0
+        self.n_samples = 0
+        self.file = None
+        self._seen_channels = False
+
+    def add(self, frame: np.ndarray) -> None:
+        """frame: shape = (n_channels, n_samples), float32."""
+        if not self._seen_channels:
+            self.channels, self._seen_channels = frame.shape[0], True
+        elif frame.shape[0] != self.channels:
+            raise CorruptMedia(f"the channel count of {self.label} changes inside the stream "
+                               f"({self.channels} then {frame.shape[0]})")
+        self.n_samples += frame.shape[1]
+        if self.file is not None:
+            self._write(frame)
+            return
+        self.parts.append(frame)
+        self.held_bytes += frame.nbytes
+        if 0 < self.spill_bytes < self.held_bytes:
+            self._spill()
+
+    def _where(self) -> str:
+        return self.scratch_dir or tempfile.gettempdir()
+
+    def _spill(self) -> None:
+        try:
+            self.file = tempfile.TemporaryFile(prefix="audiopipe-native-", dir=self.scratch_dir)
+        except OSError as exc:
+            raise OutputError(f"cannot make a scratch file in {self._where()} for the decoded audio of "
+                              f"{self.label}: {exc.strerror or exc}; set ingest.scratch_dir to a writable "
+                              f"folder") from exc
+        for part in self.parts:
+            self._write(part)
+        self.parts, self.held_bytes = [], 0
+
+    def _write(self, frame: np.ndarray) -> None:
+        try:
+            self.file.write(np.ascontiguousarray(frame.T, dtype=np.float32).tobytes())
+        except OSError as exc:
+            raise OutputError(f"cannot write the decoded audio of {self.label} to scratch space in "
+                              f"{self._where()}: {exc.strerror or exc}; free some space there or set "
+                              f"ingest.scratch_dir") from exc
+
+    def array(self) -> np.ndarray:
+        """shape = (n_channels, n_samples) float32: in memory, or a read-only memory map."""
+        if self.file is None:
+            if not self.parts:
+                return np.zeros((self.channels, 0), np.float32)
+            return np.concatenate(self.parts, axis=1).astype(np.float32, copy=False)
+        self.file.flush()
+        mapped = np.memmap(self.file, dtype=np.float32, mode="r", shape=(self.n_samples, self.channels))
+        self.file.close()  # the map keeps its own handle; the file has no name to leave behind
+        return mapped.T
+
+
+def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int,
+                   spill_bytes: int = 0, scratch_dir: str | None = None
                    ) -> tuple[np.ndarray, np.ndarray, int, str]:
     """Decode one audio stream twice over in a single pass.
 
@@ -175,26 +243,26 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int
             raise CorruptMedia(f"audio stream {stream_index} of {label} has no sample rate or channels")
         native_rs = av.AudioResampler(format="fltp", rate=native_rate)
         model_rs = av.AudioResampler(format="flt", layout="mono", rate=model_rate_hz)
-        native_parts: list[np.ndarray] = []
+        sink = _NativeSink(f"audio stream {stream_index} of {label}", channels, spill_bytes, scratch_dir)
         model_parts: list[np.ndarray] = []
         try:
             for packet in container.demux(stream):
                 for frame in packet.decode():
                     frame.pts = None  # resample by sample count, not by possibly broken timestamps
                     for f in native_rs.resample(frame):
-                        native_parts.append(f.to_ndarray())
+                        sink.add(f.to_ndarray())
                     for f in model_rs.resample(frame):
                         model_parts.append(f.to_ndarray().reshape(-1))
             for f in native_rs.resample(None):
-                native_parts.append(f.to_ndarray())
+                sink.add(f.to_ndarray())
             for f in model_rs.resample(None):
                 model_parts.append(f.to_ndarray().reshape(-1))
         except av.error.FFmpegError as exc:
-            if not native_parts:
+            if not sink.n_samples:
                 raise CorruptMedia(f"audio stream {stream_index} of {label} cannot be decoded: {exc}") from exc
             # a truncated file: keep what decoded, the caller flags it
-            raise _Truncated(native_parts, model_parts, native_rate, cc.name, str(exc)) from exc
-        native, model = _join(native_parts, model_parts, channels)
+            raise _Truncated(sink.array(), _join_model(model_parts), native_rate, cc.name, str(exc)) from exc
+        native, model = sink.array(), _join_model(model_parts)
         declared_s = _seconds(stream.duration, stream.time_base)
         if declared_s:
             # some decoders (AMR) emit a few ms of codec delay past the stream's declared
@@ -207,19 +275,16 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int
 
 
 class _Truncated(Exception):
-    def __init__(self, native_parts, model_parts, rate, codec, why):
+    """What decoded before a stream broke off (native, model: as ``_decode_stream`` returns)."""
+
+    def __init__(self, native, model, rate, codec, why):
         super().__init__(why)
-        self.native_parts, self.model_parts, self.rate, self.codec, self.why = (
-            native_parts, model_parts, rate, codec, why)
+        self.native, self.model, self.rate, self.codec, self.why = native, model, rate, codec, why
 
 
-def _join(native_parts: list[np.ndarray], model_parts: list[np.ndarray], channels: int
-          ) -> tuple[np.ndarray, np.ndarray]:
-    native = (np.concatenate(native_parts, axis=1) if native_parts
-              else np.zeros((channels, 0), np.float32)).astype(np.float32, copy=False)
-    model = (np.concatenate(model_parts) if model_parts else np.zeros(0, np.float32)).astype(
+def _join_model(model_parts: list[np.ndarray]) -> np.ndarray:
+    return (np.concatenate(model_parts) if model_parts else np.zeros(0, np.float32)).astype(
         np.float32, copy=False)
-    return native, model
 
 
 def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Track], list[str]]:
@@ -233,10 +298,10 @@ def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Tra
     for position, info in enumerate(audio):
         try:
             native, model, rate, codec = _decode_stream(
-                media.abs_path, media.path, info.index, cfg.model_rate_hz)
+                media.abs_path, media.path, info.index, cfg.model_rate_hz, cfg.spill_native_bytes,
+                cfg.scratch_dir)
         except _Truncated as t:
-            native, model = _join(t.native_parts, t.model_parts, info.channels or 1)
-            rate, codec = t.rate, t.codec
+            native, model, rate, codec = t.native, t.model, t.rate, t.codec
             flags.append(f"truncated_track_{position}")
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"audio stream {info.index} of {media.path} cannot be decoded: {exc}") from exc

@@ -8,9 +8,9 @@ import os
 import numpy as np
 import pytest
 
-from audiopipe import ingest
-from audiopipe.config import IngestConfig
-from audiopipe.errors import CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream
+from audiopipe import events, ingest
+from audiopipe.config import EventsConfig, IngestConfig
+from audiopipe.errors import CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream, OutputError
 from audiopipe.records import MediaFile
 from conftest import SPEECH, encode, read_audio
 
@@ -114,6 +114,40 @@ def test_truncated_file_keeps_what_decodes_or_fails_clearly(tmp_path, jfk):
     except CorruptMedia:
         return
     assert 0 < t.duration_s < jfk[0].shape[1] / 48000
+
+
+def test_long_track_goes_to_unlinked_scratch_space_with_the_same_samples(tmp_path, jfk):
+    """Past ``spill_native_bytes`` the native-rate track is decoded into a scratch file and
+    memory-mapped: the samples are the same as in memory, the 16-kHz audio too, and the
+    scratch folder shows no file even while the track is in use (nothing left after a crash).
+    A truncated stream keeps what decoded the same way."""
+    src = SPEECH / "jfk_en.flac"
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    small = IngestConfig(spill_native_bytes=200_000, scratch_dir=str(scratch))
+    _, (in_memory,), _ = ingest.load(_media(src), CFG)
+    _, (spilled,), _ = ingest.load(_media(src), small)
+    assert isinstance(spilled.audio_native, np.memmap) and not isinstance(in_memory.audio_native, np.memmap)
+    assert spilled.audio_native.shape == in_memory.audio_native.shape == jfk[0].shape
+    assert np.array_equal(spilled.audio_native, in_memory.audio_native)
+    assert np.array_equal(spilled.audio_16k, in_memory.audio_16k)
+    assert list(scratch.iterdir()) == []
+    assert events.detect(spilled, EventsConfig()) == events.detect(in_memory, EventsConfig())
+
+    full = encode(tmp_path / "full.mkv", [(jfk[0], 48000)], "libopus")
+    cut = tmp_path / "cut.mkv"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    try:
+        _, (t,), flags = ingest.load(_media(cut), small)
+    except CorruptMedia:
+        return
+    assert isinstance(t.audio_native, np.memmap) and 0 < t.duration_s < jfk[0].shape[1] / 48000
+
+
+def test_scratch_space_that_cannot_be_written_is_a_clear_error(tmp_path):
+    cfg = IngestConfig(spill_native_bytes=200_000, scratch_dir=str(tmp_path / "missing"))
+    with pytest.raises(OutputError, match="scratch.*missing.*ingest.scratch_dir"):
+        ingest.load(_media(SPEECH / "jfk_en.flac"), cfg)
 
 
 def test_file_over_the_size_limit_is_skipped_with_the_reason(tmp_path):

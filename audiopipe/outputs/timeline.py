@@ -28,26 +28,30 @@ SPEC_FLOOR_DB = -120.0  # the spectrogram is stored as uint8 steps of 0.5 dB abo
 
 
 def summarise(audio_native: np.ndarray, rate_hz: int) -> dict[str, np.ndarray]:
-    """audio_native: shape = (n_channels, n_samples). Returns the arrays for ``timeline.npz``."""
-    if not audio_native.size:
-        mono = np.zeros(1, np.float32)
-    else:
-        mono = audio_native[0] if audio_native.shape[0] == 1 else audio_native.mean(axis=0, dtype=np.float32)
-    n = mono.size
+    """audio_native: shape = (n_channels, n_samples), in memory or memory-mapped. Returns the
+    arrays for ``timeline.npz``. Read one picture column at a time: an hour of stereo is never
+    mixed down to mono all at once."""
+
+    def mono(a: int, b: int) -> np.ndarray:
+        seg = audio_native[:, a:b]
+        return seg[0] if seg.shape[0] == 1 else seg.mean(axis=0, dtype=np.float32)
+
+    n = audio_native.shape[1] if audio_native.size else 0
     cols = max(1, min(MAX_COLUMNS, n // 64))
     edges = np.linspace(0, n, cols + 1).astype(int)
-    env_min = np.minimum.reduceat(mono, edges[:-1]) if n else np.zeros(1)
-    env_max = np.maximum.reduceat(mono, edges[:-1]) if n else np.zeros(1)
+    env_min, env_max = np.zeros(cols), np.zeros(cols)
     starts = np.linspace(0, max(0, n - 1), cols).astype(int)
     frames = np.zeros((cols, N_FFT))
-    for row, s0 in enumerate(starts):
-        piece = mono[s0: s0 + N_FFT]
-        frames[row, : piece.size] = piece
+    for col in range(cols if n else 0):
+        part = mono(edges[col], max(edges[col + 1], edges[col] + 1))
+        env_min[col], env_max[col] = part.min(), part.max()
+        piece = mono(starts[col], starts[col] + N_FFT)
+        frames[col, : piece.size] = piece
     frames *= np.hanning(N_FFT)
     spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)) + 1e-9)
     steps = np.clip(np.round((spec.T - SPEC_FLOOR_DB) * 2.0), 0, 255).astype(np.uint8)
     return {"env_min": env_min.astype(np.float16), "env_max": env_max.astype(np.float16),
-            "spec_steps": steps, "duration_s": np.array(n / float(rate_hz)),
+            "spec_steps": steps, "duration_s": np.array(max(n, 1) / float(rate_hz)),
             "rate_hz": np.array(rate_hz)}
 
 
