@@ -281,6 +281,10 @@ def gunshot_score(f: dict[str, float]) -> float:
     values = dict(f, log_flatness=math.log10(f["flatness"] + 1e-4))
     z = sum(w * (values[name] - c) / s for name, c, s, w in SCORE_TERMS)
     z += sum(w * min(0.0, (values[name] - c) / s) for name, c, s, w in PENALTY_TERMS)
+    return _logistic(z)
+
+
+def _logistic(z: float) -> float:
     return float(1.0 / (1.0 + math.exp(-z)))
 
 
@@ -447,7 +451,7 @@ def _apply_rhythm(events: list[Event], cfg: EventsConfig) -> list[Event]:
                if any(events[idx[k]].is_gunshot for k in chain) for k in chain}
     out = list(events)
     for i in members:
-        score = float(1.0 / (1.0 + math.exp(-(_logit(events[i].gunshot_score) + cfg.rhythm_bonus))))
+        score = _logistic(_logit(events[i].gunshot_score) + cfg.rhythm_bonus)
         out[i] = _replace(events[i], gunshot_score=score, is_gunshot=score >= cfg.gunshot_threshold,
                           in_rhythm=True)
     return out
