@@ -48,9 +48,9 @@ its spread; the weights say how much each one counts (``SCORE_TERMS``):
 
 Rhythm: automatic fire is a train of rounds at a steady cyclic rate, which speech and
 footsteps do not keep. After scoring, every chain of at least ``auto_min_shots`` events
-(each with a score of at least ``rhythm_min_score``) spaced within ``auto_interval_s`` with a
-coefficient of variation of at most ``auto_max_cv`` (the same rule as ``fire_mode``
-"automatic") that holds at least one gunshot on its own gets ``rhythm_bonus`` added to its z,
+(each with a score of at least ``rhythm_min_score``), every gap within ``auto_interval_s``
+and the gaps' coefficient of variation (over their mean) at most ``auto_max_cv`` (the bounds
+of ``fire_mode``'s "automatic", which asks it of the median gap, over the median) that holds at least one gunshot on its own gets ``rhythm_bonus`` added to its z,
 and its events are marked ``in_rhythm``: a round masked by a shout is still counted when a
 round beside it is heard. The anchor matters: without it, five knocks 160 ms apart (rapid
 banging on a door) became five shots of automatic fire.
