@@ -81,6 +81,23 @@ class SpeechConfig:
     languages: tuple[str, ...] = ()  # restrict detection to these
     language_threshold: float = 0.5
     min_certain_turn_s: float = 1.0
+    # language evidence per turn: its first language_evidence_max_s, zero samples appended up to
+    # language_min_window_s (30 = Whisper's whole window: slower, a little more accurate on short turns)
+    language_evidence_max_s: float = 10.0
+    language_min_window_s: float = 3.0
+    # the decision over the file (language.decide): a turn's evidence counts fully from this length ...
+    language_evidence_full_s: float = 3.0
+    language_switch_cost: float = 1.5  # nats for one speaker to change language between turns
+    language_file_prior_weight: float = 1.0  # how much a speaker's first turn leans on the file's languages
+    language_gunfire_weight: float = 0.5  # ... and at this weight when gunshots fall inside the turn
+    language_switch_min_prob: float = 0.8  # a turn where its speaker changes language is uncertain below this
+    # decoding: consecutive turns of one language packed into windows of at most window_s
+    # (gaps between them cut out, pack_pad_s of context kept around each turn); batch_size
+    # windows (or turns, for the language evidence) go through the model together (1 on a
+    # CPU, where batching gains nothing; 8-16 on a GPU)
+    window_s: float = 30.0
+    pack_pad_s: float = 0.2
+    batch_size: int = 1
     translate: bool = True
     initial_prompt: str | None = None
     hotwords: str | None = None
@@ -211,6 +228,14 @@ def _validate(cfg: Config) -> None:
         raise ConfigError(f"speech.engine must be faster-whisper or openai-whisper, not {s.engine!r}")
     if not 0.0 <= s.language_threshold <= 1.0:
         raise ConfigError("speech.language_threshold must be within [0, 1]")
+    if s.batch_size < 1:
+        raise ConfigError("speech.batch_size must be 1 or more")
+    if not 1.0 <= s.window_s <= 30.0 or s.pack_pad_s < 0 or 2 * s.pack_pad_s >= s.window_s:
+        raise ConfigError("speech.window_s must be within [1, 30] s (Whisper reads 30 s) and above 2 x pack_pad_s")
+    if not 0.1 <= s.language_min_window_s <= 30.0 or s.language_evidence_max_s <= 0:
+        raise ConfigError("speech.language_min_window_s must be within [0.1, 30] s, language_evidence_max_s > 0")
+    if s.language_switch_cost < 0 or s.language_evidence_full_s <= 0:
+        raise ConfigError("speech.language_switch_cost must be >= 0 and language_evidence_full_s > 0")
     if s.device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"speech.device must be cpu, cuda or auto, not {s.device!r}")
     if not 0.0 <= e.gunshot_threshold <= 1.0:

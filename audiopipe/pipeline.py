@@ -228,16 +228,17 @@ class Analyzer:
                 continue
             t0 = time.perf_counter()
             shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
-            turns, langs, segments, flags = self.speech().process(track, shots, speaker_turns,
-                                                                  step_log(track, "speech"))
-            result.turns.extend(speaker_turns if speaker_turns is not None else turns)
-            result.languages.extend(langs)
-            result.segments.extend(segments)
-            result.flags.extend(f for f in flags if f not in result.flags)
+            speech = self.speech().process(track, shots, speaker_turns, step_log(track, "speech"))
+            result.turns.extend(speaker_turns if speaker_turns is not None else speech.turns)
+            result.languages.extend(speech.languages)
+            result.segments.extend(speech.segments)
+            result.flags.extend(f for f in speech.flags if f not in result.flags)
             result.timings_s["speech"] = result.timings_s.get("speech", 0.0) + time.perf_counter() - t0
+            for step, seconds in speech.timings_s.items():  # where the speech stage's time went
+                result.timings_s[f"speech_{step}"] = result.timings_s.get(f"speech_{step}", 0.0) + seconds
             if long_file:
                 log.info(f"{where(track)}: speech {time.perf_counter() - t0:.0f} s, "
-                         f"{len(segments)} segments")
+                         f"{len(speech.segments)} segments")
         result.stages["speech"] = "done" if cfg.speech.enabled else "off"
 
         result.segments, result.aligned_events = align.align(result.segments, result.events,

@@ -119,7 +119,8 @@ class Turn:
 
 @dataclass(frozen=True)
 class LanguageGuess:
-    """Spoken-language identification of one turn."""
+    """Spoken-language identification of one turn: its own detection (``raw_*``) and the
+    language decided over the file (``language``, posterior ``language_prob``)."""
 
     turn_index: int
     track: int
@@ -130,9 +131,10 @@ class LanguageGuess:
     language_prob: float
     language_top3: tuple[tuple[str, float], ...]
     language_uncertain: bool
-    raw_language: str  # the turn's own detection before speaker smoothing or restriction
+    raw_language: str  # the turn's own detection (restricted to the expected languages, if given)
     raw_language_prob: float
-    decided_by: str  # "turn", "speaker", "forced", "restricted"
+    decided_by: str  # "turn", "speaker", "file", "forced", "restricted"
+    raw_language_top3: tuple[tuple[str, float], ...] = ()
 
 
 @dataclass(frozen=True)

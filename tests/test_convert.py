@@ -70,7 +70,7 @@ def test_installed_checkpoint_matches_the_registry_and_loads():
 
 
 @pytest.mark.parametrize("name", ["jfk_en.flac", "de_01.wav", "es_01.wav"])
-def test_greedy_transcripts_are_identical_between_engines(name):
+def test_languages_and_greedy_transcripts_are_identical_between_engines(name):
     texts, words = {}, {}
     for engine in ("faster-whisper", "openai-whisper"):
         cfg = config.load("default").replace("speech", engine=engine, beam_size=1, compute_type="float32",
@@ -78,8 +78,9 @@ def test_greedy_transcripts_are_identical_between_engines(name):
         stage = transcribe.load_engine(cfg.speech, models.resolve(models.for_engine(cfg.speech.model, engine)), None)
         p = SPEECH / name
         _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
-        _, langs, segs, _ = stage.process(tracks[0], [])
-        texts[engine] = ([g.language for g in langs], " ".join(s.text for s in segs).split())
+        result = stage.process(tracks[0], [])
+        langs, segs = result.languages, result.segments
+        texts[engine] = ([(g.language, g.decided_by) for g in langs], " ".join(s.text for s in segs).split())
         words[engine] = [w.start_s for s in segs for w in s.words]
     assert texts["faster-whisper"] == texts["openai-whisper"]
     # word times come from the same alignment heads: within one 20-ms token step

@@ -243,7 +243,7 @@ def test_long_files_log_their_progress_inside_the_file(tmp_path, monkeypatch):
     text = (tmp_path / "case" / "audiopipe.log").read_text(encoding="utf-8")
     for line in ("{odd} name.flac track 0: diarization segmentation 100%",
                  "{odd} name.flac track 0: diarization embeddings 100%",
-                 "{odd} name.flac track 0: speech turns 100%", "{odd} name.flac: decoded in"):
+                 "{odd} name.flac track 0: speech windows 100%", "{odd} name.flac: decoded in"):
         assert line in text, text
 
 

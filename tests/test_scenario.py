@@ -65,3 +65,13 @@ def test_automatic_fire_starts_at_20_s(result):
     assert abs(firing[0]["start_s"] - 20.0) <= TOLERANCE_S
     assert all(20.0 - TOLERANCE_S <= b["start_s"] <= 31.6 for b in firing)  # the fireworks are not
     assert all(450 <= b["rate_rpm"] <= 560 for b in firing)
+
+
+def test_each_turn_keeps_its_own_detection_beside_the_decision_and_the_time_is_accounted(result):
+    assert result["languages"]
+    for g in result["languages"]:
+        assert g["decided_by"] in ("turn", "speaker", "file") and g["raw_language_top3"]
+        assert g["language_uncertain"] or g["language"] == g["raw_language"]  # never silently relabelled
+    t = result["timings_s"]
+    parts = sum(t[f"speech_{k}"] for k in ("language", "encode", "transcribe", "translate"))
+    assert 0 < parts <= t["speech"] + 1e-6

@@ -1,5 +1,6 @@
-"""Speech on real recordings with the real Whisper base weights: per-turn language,
-transcription in that language, word timestamps, translation, flags."""
+"""Speech on real recordings with the real Whisper base weights: per-turn language decided
+over the file, turns packed into windows, transcription in that language, word timestamps,
+translation, flags."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from jiwer import cer, wer
 
 from audiopipe import config, events, ingest, models, transcribe
 from audiopipe.config import EventsConfig
-from audiopipe.records import MediaFile, Track
+from audiopipe.records import MediaFile, Track, Turn
 from conftest import EVENTS, SPEECH, read_audio
 
 JFK = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -47,7 +48,8 @@ def _track(name: str) -> Track:
 
 
 def test_jfk_is_english_with_the_exact_words_and_word_times(stage_for):
-    turns, langs, segs, _ = stage_for().process(_track("jfk_en.flac"), [])
+    r = stage_for().process(_track("jfk_en.flac"), [])
+    langs, segs = r.languages, r.segments
     assert {g.language for g in langs} == {"en"} and not any(g.language_uncertain for g in langs)
     text = " ".join(s.text for s in segs)
     assert wer(normalise(JFK), normalise(text)) <= 0.05
@@ -62,7 +64,8 @@ def test_jfk_is_english_with_the_exact_words_and_word_times(stage_for):
 
 def test_code_switch_english_then_german_is_detected_per_turn(stage_for):
     """A per-file detector labels all of this file English; per turn, each half is right."""
-    _, langs, segs, _ = stage_for().process(_track("multilingual_en_de.mp3"), [])
+    r = stage_for().process(_track("multilingual_en_de.mp3"), [])
+    langs, segs = r.languages, r.segments
     for s in segs:
         if s.end_s <= 29.5:
             assert s.language == "en", s
@@ -77,46 +80,48 @@ def test_code_switch_english_then_german_is_detected_per_turn(stage_for):
 
 @pytest.mark.parametrize("name", ["es_01.wav", "de_01.wav", "it_01.wav"])
 def test_single_language_clips_are_identified_and_transcribed(stage_for, name):
-    _, langs, segs, _ = stage_for().process(_track(name), [])
+    r = stage_for().process(_track(name), [])
+    langs, segs = r.languages, r.segments
     want = name[:2]
-    assert all(g.language == want or g.language_uncertain for g in langs)
+    assert all(g.language == want for g in langs)
     assert langs[0].language == want
     assert cer(normalise(REFERENCES[name]), normalise(" ".join(s.text for s in segs))) <= 0.25
     assert all(s.text_en for s in segs)
 
 
 def test_arabic_is_identified(stage_for):
-    _, langs, _, _ = stage_for().process(_track("ar_01.wav"), [])
+    langs = stage_for().process(_track("ar_01.wav"), []).languages
     assert langs and all(g.language == "ar" for g in langs)
 
 
 def test_armenian_unrestricted_is_flagged_uncertain_and_restricted_stays_doubtful(stage_for):
     """Whisper base does not know this Armenian clip (it says Polish); that must show."""
-    _, langs, segs, _ = stage_for().process(_track("hy_01.wav"), [])
+    r = stage_for().process(_track("hy_01.wav"), [])
+    langs, segs = r.languages, r.segments
     assert all(g.language == "hy" or g.language_uncertain for g in langs)
     assert all("language_uncertain" in s.flags for s in segs if s.language != "hy")
-    _, langs, _, _ = stage_for(languages=("hy", "ru", "az")).process(_track("hy_01.wav"), [])
+    langs = stage_for(languages=("hy", "ru", "az")).process(_track("hy_01.wav"), []).languages
     assert all(g.language in ("hy", "ru", "az") for g in langs)
     assert all(g.language == "hy" or g.language_uncertain for g in langs)
     assert all(g.raw_language in ("hy", "ru", "az") and g.decided_by == "restricted" for g in langs)
 
 
 def test_forced_language_is_used_for_every_turn(stage_for):
-    _, langs, segs, _ = stage_for(language="de").process(_track("de_01.wav"), [])
+    langs = stage_for(language="de").process(_track("de_01.wav"), []).languages
     assert {g.language for g in langs} == {"de"} and {g.decided_by for g in langs} == {"forced"}
 
 
 def test_hotwords_bring_the_product_name(stage_for):
-    _, _, segs, _ = stage_for(hotwords="ComfyUI").process(_track("hotwords_en.mp3"), [])
+    segs = stage_for(hotwords="ComfyUI").process(_track("hotwords_en.mp3"), []).segments
     assert "ComfyUI" in " ".join(s.text for s in segs)
 
 
 def test_silence_and_noise_give_no_text(stage_for):
-    assert stage_for().process(_track("empty.wav"), [])[2] == []
+    assert stage_for().process(_track("empty.wav"), []).segments == []
     rng = np.random.default_rng(0)
     noise = (0.05 * rng.standard_normal(16000 * 5)).astype(np.float32)
     t = Track(0, 0, "pcm", 16000, 1, 5.0, noise, noise[None, :])
-    turns, _, segs, _ = stage_for().process(t, [])
+    segs = stage_for().process(t, []).segments
     assert segs == [] or all(s.flags for s in segs)
 
 
@@ -136,7 +141,99 @@ def test_speech_over_automatic_fire_is_found_and_transcribed(stage_for):
     t = Track(0, 0, "pcm", 16000, 1, 8.0, x, x[None, :])
     found, _ = events.detect(t, EventsConfig())
     assert sum(e.is_gunshot for e in found) >= 12  # 15 shots fired
-    _, langs, segs, _ = stage_for().process(t, [e for e in found if e.is_gunshot])
+    r = stage_for().process(t, [e for e in found if e.is_gunshot])
+    langs, segs = r.languages, r.segments
     assert segs, "the sentence under the gunfire was dropped"
     assert langs[0].language == "de"
     assert cer(normalise(REFERENCES["de_01.wav"]), normalise(" ".join(s.text for s in segs))) <= 0.35
+
+
+def _joined(*parts: tuple[str, float, float], gap_s: float = 0.5) -> tuple[Track, list[tuple[float, float]]]:
+    """One track of real clips (name, from_s, to_s) one after another, and where each lies."""
+    pieces, spans, t = [], [], 0.0
+    for name, a, b in parts:
+        x = _track(name).audio_16k[int(a * 16000): int(b * 16000)]
+        x = x / np.sqrt(np.mean(x ** 2)) * 0.06
+        pieces += [x, np.zeros(int(gap_s * 16000), np.float32)]
+        spans.append((round(t, 3), round(t + x.size / 16000, 3)))
+        t += x.size / 16000 + gap_s
+    audio = np.concatenate(pieces).astype(np.float32)
+    return Track(0, 0, "pcm", 16000, 1, audio.size / 16000, audio, audio[None, :]), spans
+
+
+def test_one_sentence_cut_into_turns_of_two_speakers_is_decoded_in_one_window():
+    """JFK's sentence cut into four diarization turns (two speakers taking turns): packed
+    into one window, the words come out whole, each inside its own turn and speaker."""
+    cfg = config.load("default").replace("speech", translate=False)
+    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    track = _track("jfk_en.flac")
+    cuts = [0.2, 2.9, 4.6, 7.2, 11.0]
+    turns = [Turn(0, a, b, "AB"[k % 2]) for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
+    before = stage.engine.encoder_passes
+    r = stage.process(track, [], turns)
+    assert stage.engine.encoder_passes - before == len(turns) + 1  # a short pass per turn, then one window
+    assert wer(normalise(JFK), normalise(" ".join(s.text for s in r.segments))) <= 0.1
+    for s in r.segments:
+        owner = [t for t in turns if t.start_s <= s.start_s and s.end_s <= t.end_s]
+        assert owner and owner[0].speaker == s.speaker, s  # never straddles a turn boundary
+        assert all(owner[0].start_s <= w.start_s <= w.end_s <= owner[0].end_s for w in s.words)
+    assert {s.speaker for s in r.segments} == {"A", "B"}
+
+
+def test_a_short_turn_of_another_language_between_long_turns_of_one_speaker_is_flagged_not_relabelled(stage_for):
+    track, spans = _joined(("es_01.wav", 0.0, 4.3), ("de_01.wav", 0.6, 1.8), ("es_01.wav", 4.3, 8.6))
+    turns = [Turn(0, a, b, "S") for a, b in spans]
+    langs = stage_for(translate=False).process(track, [], turns).languages
+    assert [g.language for g in (langs[0], langs[2])] == ["es", "es"]
+    short = langs[1]
+    assert short.language == short.raw_language or short.language_uncertain, short
+
+
+def test_a_spanish_speaker_stays_spanish_over_short_turns(stage_for):
+    """es_01 cut into three turns of one speaker (0.9-2 s): all es, whatever one turn says alone."""
+    turns = [Turn(0, 0.3, 2.3, "S"), Turn(0, 2.6, 3.5, "S"), Turn(0, 3.8, 5.5, "S"), Turn(0, 5.8, 7.6, "S")]
+    langs = stage_for(translate=False).process(_track("es_01.wav"), [], turns).languages
+    assert [g.language for g in langs] == ["es"] * 4
+    assert all(g.language_uncertain for g in langs if g.raw_language != "es")
+
+
+def test_batched_windows_give_the_same_words_as_one_at_a_time():
+    """Two English windows (JFK, then the English half of the licence) decoded as one batch."""
+    track, spans = _joined(("jfk_en.flac", 0.2, 10.8), ("multilingual_en_de.mp3", 0.0, 25.0))
+    turns = [Turn(0, a, b, "S") for a, b in spans]
+    texts = []
+    for batch in (1, 2):
+        cfg = config.load("default").replace("speech", translate=False, batch_size=batch)
+        stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
+        r = stage.process(track, [], turns)
+        assert stage.engine.encoder_passes == len(turns) + 2
+        texts.append(normalise(" ".join(s.text for s in r.segments)))
+    assert wer(texts[0], texts[1]) <= 0.02
+    assert "ask not what your country" in texts[1] and "permission is hereby granted" in texts[1]
+
+
+def test_packing_keeps_languages_apart_and_windows_within_30_s():
+    cfg = config.SpeechConfig()
+    turns = [Turn(0, 0.0, 12.0), Turn(0, 12.5, 20.0), Turn(0, 21.0, 23.0), Turn(0, 40.0, 52.0), Turn(0, 52.0, 70.0)]
+    windows = transcribe.pack(turns, ["en", "en", "de", "en", "en"], cfg, 80.0)
+    assert [w.turn_indices for w in windows] == [(0, 1), (2,), (3,), (4,)]
+    assert all(w.content_s <= cfg.window_s for w in windows)
+    assert windows[0].pieces == ((0.0, 12.2), (12.3, 20.2))  # 0.2 s of context each side; the rest of the gap cut
+    assert abs(windows[0].track_s(15.0) - 15.1) < 1e-9 and abs(windows[1].track_s(0.2) - 21.0) < 1e-9
+
+
+def test_cut_gaps_map_back_to_track_times():
+    w = transcribe.Window("en", ((1.0, 3.0), (10.0, 12.0)), (0, 1))
+    assert w.content_s == 4.0
+    assert [w.track_s(t) for t in (0.0, 1.5, 2.5, 4.0)] == [1.0, 2.5, 10.5, 12.0]
+    assert w.tail(2.5).pieces == ((10.5, 12.0),)
+
+
+def test_timestamp_tokens_cut_segments_and_say_where_to_go_on():
+    ts = 50364  # Whisper's first timestamp token (multilingual vocabulary)
+    segs, resume = transcribe.split_by_timestamps([ts, 1, 2, ts + 100, ts + 100, 3, ts + 250], ts, 10.0)
+    assert [(a, b, t) for a, b, t in segs] == [(0.0, 2.0, [1, 2]), (2.0, 5.0, [3])] and resume is None
+    segs, resume = transcribe.split_by_timestamps([ts, 1, ts + 200, ts + 200], ts, 20.0)
+    assert segs == [(0.0, 4.0, [1])] and resume == 4.0  # stopped early: go on from 4 s
+    segs, resume = transcribe.split_by_timestamps([ts, 1, 2], ts, 7.5)
+    assert segs == [(0.0, 7.5, [1, 2])] and resume is None  # text with no closing timestamp is kept

@@ -1,0 +1,69 @@
+"""The language decision over a file (``language.decide``), on the probabilities a turn
+gives: a short turn of one speaker does not switch on weak evidence, a long turn in
+another language does, and a turn whose own evidence disagrees is flagged. The same on
+real recordings with the real model is in test_transcribe.py."""
+
+from __future__ import annotations
+
+from audiopipe import language
+from audiopipe.config import SpeechConfig
+from audiopipe.records import Turn
+
+
+def _probs(**p: float) -> dict[str, float]:
+    rest = (1.0 - sum(p.values())) / 3
+    return {**p, **{k: rest for k in ("fr", "it", "ro") if k not in p}}
+
+
+def test_a_short_turn_of_one_speaker_does_not_switch_on_weak_evidence():
+    """es_01 turn by turn: es, es, then pt at 0.71 on a 1.2-s turn."""
+    turns = [Turn(0, 0.0, 2.0, "A"), Turn(0, 2.3, 4.0, "A"), Turn(0, 4.3, 5.5, "A")]
+    raw = [_probs(es=0.9, pt=0.05), _probs(es=0.8, pt=0.1), _probs(pt=0.71, es=0.2)]
+    g = language.decide(turns, raw, SpeechConfig())
+    assert [x.language for x in g] == ["es", "es", "es"]
+    assert [x.raw_language for x in g] == ["es", "es", "pt"]
+    assert g[2].language_uncertain and g[2].decided_by == "speaker"
+    assert not g[0].language_uncertain and g[0].decided_by == "turn"
+    assert g[2].raw_language_top3[0] == ("pt", 0.71)
+
+
+def test_a_real_switch_of_language_wins():
+    """One speaker, English then German (multilingual_en_de.mp3), long turns."""
+    turns = [Turn(0, 0.0, 14.0), Turn(0, 14.5, 29.0), Turn(0, 31.0, 45.0), Turn(0, 45.5, 59.0)]
+    raw = [_probs(en=0.99), _probs(en=0.97, de=0.02), _probs(de=0.98, en=0.01), _probs(de=0.99)]
+    g = language.decide(turns, raw, SpeechConfig())
+    assert [x.language for x in g] == ["en", "en", "de", "de"]
+    assert not any(x.language_uncertain for x in g) and all(x.language_prob > 0.9 for x in g)
+
+
+def test_a_new_speaker_with_one_clear_sentence_keeps_its_own_language():
+    turns = [Turn(0, 0.0, 8.0, "A"), Turn(0, 8.5, 16.0, "A"), Turn(0, 16.5, 19.0, "B"), Turn(0, 19.5, 27.0, "A")]
+    raw = [_probs(ru=0.95), _probs(ru=0.9), _probs(az=0.9, tr=0.05), _probs(ru=0.97)]
+    g = language.decide(turns, raw, SpeechConfig())
+    assert [x.language for x in g] == ["ru", "ru", "az", "ru"]
+
+
+def test_a_very_short_turn_of_a_new_speaker_leans_on_the_file_and_says_so():
+    turns = [Turn(0, 0.0, 8.0, "A"), Turn(0, 8.5, 9.1, "B"), Turn(0, 9.5, 18.0, "A")]
+    raw = [_probs(az=0.9, tr=0.05), _probs(tr=0.6, az=0.3), _probs(az=0.95)]
+    g = language.decide(turns, raw, SpeechConfig())
+    assert g[1].language == "az" and g[1].decided_by == "file" and g[1].language_uncertain
+
+
+def test_evidence_under_gunfire_counts_less():
+    turns = [Turn(0, 0.0, 6.0, "A"), Turn(0, 6.5, 9.5, "A"), Turn(0, 10.0, 16.0, "A")]
+    raw = [_probs(es=0.95), _probs(pt=0.95, es=0.02), _probs(es=0.95)]
+    calm = language.decide(turns, raw, SpeechConfig(language_switch_cost=1.2))
+    fire = language.decide(turns, raw, SpeechConfig(language_switch_cost=1.2), under_fire=[False, True, False])
+    assert calm[1].language == "pt" and fire[1].language == "es"
+
+
+def test_forced_and_restricted_languages():
+    turns = [Turn(0, 0.0, 3.0, "A")]
+    raw = [_probs(tr=0.6, az=0.2, ru=0.1)]
+    forced = language.decide(turns, raw, SpeechConfig(language="az"))
+    assert forced[0].language == "az" and forced[0].decided_by == "forced"
+    restricted = language.decide(turns, raw, SpeechConfig(languages=("az", "ru")))
+    assert restricted[0].language == "az" and restricted[0].decided_by == "restricted"
+    assert restricted[0].language_uncertain  # az and ru hold only 0.3 of the model's belief
+    assert restricted[0].language_prob > 0.5 and restricted[0].raw_language_top3 == (("az", 0.6667), ("ru", 0.3333))
