@@ -1,13 +1,25 @@
-"""Speech stage: WER/CER, language per turn, and real-time factor, against plain
-faster-whisper ``transcribe()`` on the whole file (same model, beam size 5), in one run.
+"""Speech stage, measured side by side with plain faster-whisper (same model, same files,
+same run): speed, where the time goes, languages per turn, WER/CER, and both engines.
 
-Text is normalised with Whisper's own normalisers before scoring; references come from
-shared/media/speech/README*.md. Languages: the truth of every file is one language, except
-multilingual_en_de.mp3 (English before 30 s, German after).
+1. Speed on the evidence set of ``_speech_set.py`` (scenario video, a 30-s 4-speaker meeting,
+   a Russian lecture, English then German, AMI dev01, a six-language code-switch file):
+   plain ``transcribe(beam_size=5, vad_filter=True, word_timestamps=True)`` against
+   audiopipe's speech stage inside a whole run (diarization on), with translation and with
+   ``--no-translate``; the whole run's RTF (stage seconds per audio second, models loaded).
+2. Languages per diarization turn against the truth, by turn length, the turn's own
+   detection (raw) against the decision over the file.
+3. WER/CER on the speech clips (speech stage on VAD turns) against plain ``transcribe()``
+   and against the figures of the previous speech stage (one 30-s window per turn).
+4. Both engines on the same weights.
+
+Usage: ``python bench/speech.py [--device cuda]`` (on a GPU: float16, batch_size 8).
+Text is normalised with Whisper's own normalisers before scoring.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import re
 import sys
 import time
@@ -17,108 +29,229 @@ from jiwer import cer, wer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from audiopipe import config, ingest, models, transcribe  # noqa: E402
-from audiopipe.records import MediaFile  # noqa: E402
+from _speech_set import CODESWITCH, build, truth_language  # noqa: E402
+
+from audiopipe import config, ingest, language, models, pipeline, transcribe  # noqa: E402
+from audiopipe.records import MediaFile, Turn  # noqa: E402
 
 SPEECH = ROOT.parent / "shared" / "media" / "speech"
+OUT = ROOT / "bench" / "out" / "speech"
 MIT_EN = ("Permission is hereby granted, free of charge, to any person obtaining a copy of this software and "
           "associated documentation files (the \"Software\"), to deal in the Software without restriction, "
           "including without limitation the rights to use, copy, modify, merge, publish, distribute, sublicense, "
           "and/or sell copies of the Software, and to permit persons to whom the Software is furnished to do so, "
           "subject to the following conditions: The above copyright notice and this permission notice shall be "
           "included in all copies or substantial portions of the Software.")
-FILES = {  # name: (reference text or None, language(s))
+CLIPS = {  # name: (reference text, language, WER/CER of the previous speech stage, README at 6313fdd)
     "jfk_en.flac": ("And so, my fellow Americans, ask not what your country can do for you, ask what you can do "
-                    "for your country.", "en"),
-    "es_01.wav": ("Las arenas son blanquecinas de grano medio y tiene muy poca asistencia.", "es"),
-    "de_01.wav": ("Der hinter diesem Portal liegenden Raum wurde als Leichenhalle genutzt.", "de"),
-    "it_01.wav": ("Sempre alla radio nacquero anche alcune sue canzoni o meglio ritmi.", "it"),
-    "hy_01.wav": (None, "hy"),
-    "ar_01.wav": (None, "ar"),
-    "multilingual_en_de.mp3": (MIT_EN, "en<30s, de"),
+                    "for your country.", "en", (0.000, 0.000)),
+    "es_01.wav": ("Las arenas son blanquecinas de grano medio y tiene muy poca asistencia.", "es", (0.000, 0.000)),
+    "de_01.wav": ("Der hinter diesem Portal liegenden Raum wurde als Leichenhalle genutzt.", "de", (0.300, 0.071)),
+    "it_01.wav": ("Sempre alla radio nacquero anche alcune sue canzoni o meglio ritmi.", "it", (0.364, 0.136)),
+    "multilingual_en_de.mp3": (MIT_EN, "en", (0.024, 0.008)),
 }
+BUCKETS = [(0.0, 1.0, "< 1 s"), (1.0, 3.0, "1-3 s"), (3.0, 10.0, "3-10 s"), (10.0, 1e9, "> 10 s")]
 
 
 def norm(text: str, language: str = "en") -> str:
-    """Whisper's own text normalisers (from openai-whisper): English spelling and numbers
-    standardised for English, the basic one (case, punctuation, symbols) for the others."""
+    """Whisper's own text normalisers: English spelling and numbers standardised for
+    English, the basic one (case, punctuation, symbols) for the others."""
     from whisper.normalizers import BasicTextNormalizer, EnglishTextNormalizer
 
     normaliser = EnglishTextNormalizer() if language == "en" else BasicTextNormalizer()
     return re.sub(r"\s+", " ", normaliser(text)).strip()
 
 
-def scores(ref: str | None, hyp: str, language: str) -> str:
-    """WER and CER as printed, or dashes where no verified reference exists."""
-    if ref is None:
-        return "  -     -  "
-    r, h = norm(ref, language), norm(hyp, language)
-    return f"{wer(r, h):.3f} {cer(r, h):.3f}"
-
-
-def truth_language(name: str, start_s: float, end_s: float) -> str:
-    if name == "multilingual_en_de.mp3":
-        return "en" if (start_s + end_s) / 2 < 30.0 else "de"
-    return FILES[name][1]
-
-
-def main() -> None:
+def bench_config(device: str) -> config.Config:
     cfg = config.load("default")
+    if device == "cuda":
+        cfg = cfg.replace("speech", device="cuda", compute_type="float16", batch_size=8)
+    return cfg
+
+
+def load_track(path: Path, cfg: config.Config):
+    _, tracks, _ = ingest.load(MediaFile(path.name, str(path), path.stat().st_size), cfg.ingest)
+    return tracks[0]
+
+
+def plain_seconds(evidence: Path, cfg: config.Config) -> dict[str, float]:
+    """Plain faster-whisper on each file's 16-kHz track: the anchor."""
+    from faster_whisper import WhisperModel
+
+    model = WhisperModel(models.resolve(cfg.speech.model).path, device=cfg.speech.device,
+                         compute_type=cfg.speech.compute_type)
+    out = {}
+    for path in sorted(evidence.iterdir()):
+        audio = load_track(path, cfg).audio_16k
+        t0 = time.perf_counter()
+        segments, _ = model.transcribe(audio, beam_size=5, vad_filter=True, word_timestamps=True)
+        list(segments)
+        out[path.name] = time.perf_counter() - t0
+    return out
+
+
+def run_case(evidence: Path, case: Path, cfg: config.Config) -> dict[str, dict]:
+    pipeline.run(evidence, case, cfg, quiet=True)
+    results = {}
+    for path in case.glob("files/*/result.json"):
+        r = json.loads(path.read_text(encoding="utf-8"))
+        results[Path(r["paths"][0]).name] = r
+    return results
+
+
+def speed(device: str) -> dict[str, dict]:
+    cfg = bench_config(device)
+    evidence = OUT / "evidence"
+    truth = build(evidence)
+    print(f"model {cfg.speech.model}, {cfg.speech.compute_type} on {cfg.speech.device}, beam {cfg.speech.beam_size}, "
+          f"batch {cfg.speech.batch_size}")
+    plain = plain_seconds(evidence, cfg)
+    with_tr = run_case(evidence, OUT / "case", cfg)
+    no_tr = run_case(evidence, OUT / "case-no-translate", cfg.replace("speech", translate=False))
+    print("\n1. speed (seconds; ratio = audiopipe speech stage / plain faster-whisper; RTF = stage seconds "
+          "per audio second, whole run)")
+    print(f"{'file':24s} {'audio':>6s} {'plain':>6s} | {'speech':>6s} {'ratio':>5s} {'RTF':>5s} | "
+          f"{'no-tr':>6s} {'ratio':>5s} {'RTF':>5s}")
+    totals = [0.0] * 6
+    for name in sorted(with_tr):
+        a, b = with_tr[name], no_tr[name]
+        audio = a["tracks"][0]["duration_s"]
+        rtf_a = a["timings_s"]["total"] / audio
+        rtf_b = b["timings_s"]["total"] / audio
+        s_a, s_b = a["timings_s"]["speech"], b["timings_s"]["speech"]
+        print(f"{name:24s} {audio:6.1f} {plain[name]:6.1f} | {s_a:6.1f} {s_a / plain[name]:5.2f} {rtf_a:5.2f} | "
+              f"{s_b:6.1f} {s_b / plain[name]:5.2f} {rtf_b:5.2f}")
+        for k, v in enumerate((audio, plain[name], s_a, rtf_a * audio, s_b, rtf_b * audio)):
+            totals[k] += v
+    audio, p, s_a, run_a, s_b, run_b = totals
+    print(f"{'total':24s} {audio:6.1f} {p:6.1f} | {s_a:6.1f} {s_a / p:5.2f} {run_a / audio:5.2f} | "
+          f"{s_b:6.1f} {s_b / p:5.2f} {run_b / audio:5.2f}")
+    print("\nwhere the time goes (seconds, translation on): decode events diarization | speech: vad language "
+          "encode transcribe translate")
+    for name in sorted(with_tr):
+        t = with_tr[name]["timings_s"]
+        stage = " ".join(f"{t.get(k, 0.0):6.2f}" for k in ("decode", "events", "diarization"))
+        parts = " ".join(f"{t.get('speech_' + k, 0.0):6.2f}" for k in ("vad", "language", "encode", "transcribe",
+                                                                          "translate"))
+        print(f"{name:24s} {stage} | {parts}")
+    languages(with_tr, truth)
+    true_turns(evidence / "codeswitch.wav", truth["codeswitch.wav"], cfg)
+    return with_tr
+
+
+def true_turns(path: Path, truth: list[tuple[float, float, str]], cfg: config.Config) -> None:
+    """The code-switch file's languages on its true turns and speakers (what the decision
+    does when diarization is right), raw against decided, by turn."""
+    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
+    audio = load_track(path, cfg).audio_16k
+    turns = [Turn(0, a, b, spk) for (a, b, _), (_, _, spk, _, _) in zip(truth, CODESWITCH)]
+    guesses = language.decide(turns, language.evidence(audio, turns, stage.engine, cfg.speech), cfg.speech)
+    tally = {"raw": [0.0, 0.0, 0.0], "decided": [0.0, 0.0, 0.0]}
+    for t, g, (_, _, want) in zip(turns, guesses, truth):
+        for kind, lang, flagged in (("raw", g.raw_language, g.raw_language_prob < 0.5),
+                                    ("decided", g.language, g.language_uncertain)):
+            tally[kind][0 if lang == want else 1 if flagged else 2] += t.duration_s
+    for kind, (right, flagged, wrong) in tally.items():
+        total = right + flagged + wrong
+        print(f"  codeswitch.wav, true turns {kind:8s} right {right / total:6.1%}  flagged {flagged / total:6.1%}  "
+              f"confidently wrong {wrong / total:6.1%}  ({len(turns)} turns, {total:.1f} s)")
+
+
+def languages(results: dict[str, dict], truth: dict) -> None:
+    print("\n2. language per diarization turn against the truth (seconds of turn time: right / wrong flagged "
+          "uncertain / wrong not flagged = confidently wrong); raw = the turn's own detection (flagged when its "
+          "probability < 0.5), decided = over the file")
+    rows: dict[str, dict[str, list[float]]] = {}
+    for name, r in sorted(results.items()):
+        per_file = {"raw": [0.0, 0.0, 0.0], "decided": [0.0, 0.0, 0.0]}
+        for g in r["languages"]:
+            want = truth_language(truth[name], g["start_s"], g["end_s"])
+            if want is None:
+                continue
+            dur = g["end_s"] - g["start_s"]
+            bucket = next(label for lo, hi, label in BUCKETS if lo <= dur < hi)
+            for kind, lang, flagged in (("raw", g["raw_language"], g["raw_language_prob"] < 0.5),
+                                        ("decided", g["language"], g["language_uncertain"])):
+                k = 0 if lang == want else 1 if flagged else 2
+                per_file[kind][k] += dur
+                cell = rows.setdefault(bucket, {}).setdefault(kind, [0.0, 0.0, 0.0, 0])
+                cell[k] += dur
+                cell[3] += 1
+        for kind in ("raw", "decided"):
+            right, flagged, wrong = per_file[kind]
+            total = max(right + flagged + wrong, 1e-9)
+            print(f"  {name:24s} {kind:8s} right {right / total:6.1%}  flagged {flagged / total:6.1%}  "
+                  f"confidently wrong {wrong / total:6.1%}  ({total:.1f} s of turns)")
+    print("  by turn length (all files):")
+    for _, _, label in BUCKETS:
+        if label not in rows:
+            continue
+        for kind in ("raw", "decided"):
+            right, flagged, wrong, n = rows[label][kind]
+            total = max(right + flagged + wrong, 1e-9)
+            print(f"  {label:7s} {n:3d} turns {kind:8s} right {right / total:6.1%}  flagged {flagged / total:6.1%}  "
+                  f"confidently wrong {wrong / total:6.1%}")
+
+
+def clips(device: str) -> None:
+    cfg = bench_config(device)
     stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
-    plain = stage.engine.model
-    print(f"model {cfg.speech.model}, {cfg.speech.compute_type} on {cfg.speech.device}, beam {cfg.speech.beam_size}")
-    print("file                    | audiopipe: WER   CER   lang_ok  RTF  | plain faster-whisper: lang WER   CER   RTF"
-          " | speed ratio")
-    for name, (ref, _) in FILES.items():
-        p = SPEECH / name
-        _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
-        track = tracks[0]
-        t0 = time.perf_counter()
-        turns, langs, segs, _ = stage.process(track, [])
-        ours_s = time.perf_counter() - t0
-        text = " ".join(s.text for s in segs)
-        if name == "multilingual_en_de.mp3":
-            text = " ".join(s.text for s in segs if s.end_s <= 30.5)
-        ok = sum(g.language == truth_language(name, g.start_s, g.end_s) for g in langs)
-        t0 = time.perf_counter()
-        psegs, info = plain.transcribe(track.audio_16k, beam_size=5)
-        psegs = list(psegs)
-        plain_s = time.perf_counter() - t0
-        ptext = " ".join(s.text for s in psegs if name != "multilingual_en_de.mp3" or s.end <= 30.5)
-        rtf_ours = track.duration_s / ours_s
-        rtf_plain = track.duration_s / plain_s
-        lang = FILES[name][1][:2]
-        print(f"{name:23s} | {scores(ref, text, lang)}  {ok}/{len(langs)}  {rtf_ours:5.1f}x | {info.language:4s} "
-              f"{scores(ref, ptext, lang)} {rtf_plain:5.1f}x | {ours_s / max(plain_s, 1e-9):.2f}")
-    print("RTF = audio seconds per wall second (higher is faster); speed ratio = audiopipe time / plain time "
-          "(audiopipe also translates every non-English segment)")
-    engines()
+    from faster_whisper import WhisperModel
+
+    plain = WhisperModel(models.resolve(cfg.speech.model).path, device=cfg.speech.device,
+                         compute_type=cfg.speech.compute_type)
+    print("\n3. WER / CER on the speech clips (speech stage on VAD turns, translation on)")
+    print(f"{'file':24s} | audiopipe WER  CER  | previous stage WER  CER | plain WER  CER  lang")
+    for name, (ref, lang, before) in CLIPS.items():
+        track = load_track(SPEECH / name, cfg)
+        segs = stage.process(track, []).segments
+        plain_segs, info = plain.transcribe(track.audio_16k, beam_size=5, vad_filter=True, word_timestamps=True)
+        plain_segs = list(plain_segs)
+        first_half = name == "multilingual_en_de.mp3"  # the English half has the reference
+        text = " ".join(s.text for s in segs if not first_half or s.end_s <= 30.5)
+        ptext = " ".join(s.text for s in plain_segs if not first_half or s.end <= 30.5)
+        r = norm(ref, lang)
+        print(f"{name:24s} | {wer(r, norm(text, lang)):.3f} {cer(r, norm(text, lang)):.3f}  | "
+              f"{before[0]:.3f} {before[1]:.3f}            | {wer(r, norm(ptext, lang)):.3f} "
+              f"{cer(r, norm(ptext, lang)):.3f}  {info.language}")
 
 
 def engines() -> None:
-    """Both engines on the same weights, same turns, no translation: WER and speed."""
-    print("\nengines on the same weights (beam 5, no translation): faster-whisper int8 vs openai-whisper fp32")
-    print("file                    | faster-whisper WER  RTF   | openai-whisper WER  RTF")
+    """Both engines on the same weights, same turns, no translation: WER, speed, languages."""
+    print("\n4. engines on the same weights (beam 5, no translation): faster-whisper int8 vs openai-whisper fp32")
+    print(f"{'file':24s} | faster-whisper WER  RTF  lang | openai-whisper WER  RTF  lang")
     stages = {}
     for engine, compute in (("faster-whisper", "int8"), ("openai-whisper", "float32")):
         cfg = config.load("default").replace("speech", engine=engine, compute_type=compute, translate=False)
         stages[engine] = (cfg, transcribe.load_engine(cfg.speech, models.resolve(
             models.for_engine(cfg.speech.model, engine)), None))
-    for name, (ref, _) in FILES.items():
-        if ref is None:
-            continue
-        p = SPEECH / name
+    for name, (ref, lang, _) in CLIPS.items():
         row = []
         for cfg, stage in stages.values():
-            _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
+            track = load_track(SPEECH / name, cfg)
             t0 = time.perf_counter()
-            _, _, segs, _ = stage.process(tracks[0], [])
+            result = stage.process(track, [])
             wall = time.perf_counter() - t0
-            text = " ".join(s.text for s in segs if name != "multilingual_en_de.mp3" or s.end_s <= 30.5)
-            lang = FILES[name][1][:2]
-            row.append(f"{wer(norm(ref, lang), norm(text, lang)):.3f}  {tracks[0].duration_s / wall:5.1f}x")
-        print(f"{name:23s} | {row[0]:18s}        | {row[1]}")
+            text = " ".join(s.text for s in result.segments if name != "multilingual_en_de.mp3" or s.end_s <= 30.5)
+            langs = ",".join(g.language for g in result.languages)
+            row.append(f"{wer(norm(ref, lang), norm(text, lang)):.3f} {track.duration_s / wall:5.1f}x {langs}")
+        print(f"{name:24s} | {row[0]:26s} | {row[1]}")
+    print("RTF here = audio seconds per wall second (higher is faster)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
+    parser.add_argument("--only", choices=["speed", "clips", "engines"], help="one part of the bench")
+    args = parser.parse_args()
+    if args.only in (None, "speed"):
+        speed(args.device)
+    if args.only in (None, "clips"):
+        clips(args.device)
+    if args.only in (None, "engines") and args.device == "cpu":
+        engines()
 
 
 if __name__ == "__main__":

@@ -201,13 +201,15 @@ def test_batched_windows_give_the_same_words_as_one_at_a_time():
     """Two English windows (JFK, then the English half of the licence) decoded as one batch."""
     track, spans = _joined(("jfk_en.flac", 0.2, 10.8), ("multilingual_en_de.mp3", 0.0, 25.0))
     turns = [Turn(0, a, b, "S") for a, b in spans]
-    texts = []
+    texts, passes = [], []
     for batch in (1, 2):
         cfg = config.load("default").replace("speech", translate=False, batch_size=batch)
         stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
         r = stage.process(track, [], turns)
-        assert stage.engine.encoder_passes == len(turns) + 2
+        passes.append(stage.engine.encoder_passes)
         texts.append(normalise(" ".join(s.text for s in r.segments)))
+    # a short pass per turn, each window once (and the rest of a window the decoder left early)
+    assert passes[0] == passes[1] >= len(turns) + 2
     assert wer(texts[0], texts[1]) <= 0.02
     assert "ask not what your country" in texts[1] and "permission is hereby granted" in texts[1]
 
