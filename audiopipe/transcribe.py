@@ -50,8 +50,11 @@ WHISPER_WINDOW_S = 30.0
 TEMPERATURES = (0.0, 0.2, 0.4, 0.6, 0.8, 1.0)  # Whisper's fallback when an output fails the checks below
 FALLBACK_COMPRESSION_RATIO = 2.4
 FALLBACK_AVG_LOGPROB = -1.0
+FALLBACK_MIN_S = 3.0  # shorter windows are decoded again only when they loop (see _fallback_logprob)
 NO_SPEECH_PROB = 0.6
 RESUME_MARGIN_S = 1.0  # a window the decoder stopped this far before its end is decoded on from there
+TOKENS_PER_S = 15.0  # a window's transcript may use this many tokens per second of audio (+ TOKENS_EXTRA):
+TOKENS_EXTRA = 16  # speech is slower than that; a 1-s window decoded into a loop stops at 31 tokens, not 224
 TRANSLATION_TOKENS_PER_TOKEN = 1.5  # a translation may use this many tokens per transcribed one ...
 TRANSLATION_EXTRA_TOKENS = 24  # ... plus these (timestamps)
 SAMPLING_SEED = 0  # the fallback samples from the same seed for every window: a rerun gives the same words
@@ -106,15 +109,16 @@ class Hypothesis:
     no_speech_prob: float
 
 
-def with_fallback(generate: Callable[[list[int], float], list[Hypothesis]], n: int,
-                  min_avg_logprob: float | None = FALLBACK_AVG_LOGPROB) -> list[Hypothesis]:
+def with_fallback(generate: Callable[[list[int], float], list[Hypothesis]],
+                  min_avg_logprob: Sequence[float | None]) -> list[Hypothesis]:
     """Whisper's temperature fallback over a batch: items whose output is too repetitive
-    (compression ratio) or too improbable (average log-probability under ``min_avg_logprob``;
-    None: not checked), and not silence, are decoded again at the next temperature; when
-    all fail, the most probable output is kept.
+    (compression ratio) or too improbable (average log-probability under the item's
+    ``min_avg_logprob``; None: not checked), and not silence, are decoded again at the next
+    temperature; when all fail, the most probable output is kept.
 
     generate(indices, temperature) -> one hypothesis per index.
     """
+    n = len(min_avg_logprob)
     attempts: list[list[Hypothesis]] = [[] for _ in range(n)]
     done: list[Hypothesis | None] = [None] * n
     pending = list(range(n))
@@ -124,7 +128,7 @@ def with_fallback(generate: Callable[[list[int], float], list[Hypothesis]], n: i
         still = []
         for i, h in zip(pending, generate(pending, temperature)):
             attempts[i].append(h)
-            improbable = min_avg_logprob is not None and h.avg_logprob < min_avg_logprob
+            improbable = min_avg_logprob[i] is not None and h.avg_logprob < min_avg_logprob[i]
             failed = h.compression_ratio > FALLBACK_COMPRESSION_RATIO or improbable
             silence = h.no_speech_prob > NO_SPEECH_PROB and h.avg_logprob < FALLBACK_AVG_LOGPROB
             if failed and not silence:
@@ -264,7 +268,7 @@ class FasterWhisperEngine:
                                        float(r.no_speech_prob)))
             return hyps
 
-        hyps = with_fallback(generate, n, _fallback_logprob(task))
+        hyps = with_fallback(generate, [_fallback_logprob(task, c) for c in content_s])
         pieces = [_pieces(h, tok.timestamp_begin, c) for h, c in zip(hyps, content_s)]
         if word_timestamps:
             idx = [i for i in range(n) if pieces[i][0]]
@@ -279,11 +283,14 @@ class FasterWhisperEngine:
                 for (segs, resume), h in zip(pieces, hyps)]
 
 
-def _fallback_logprob(task: str) -> float | None:
-    """A translation is decoded again only when it loops: sampling five more at each
-    temperature for an improbable one cost more than the transcription and gave no better
-    English (bench/speech.py); an improbable translation is flagged instead."""
-    return FALLBACK_AVG_LOGPROB if task == "transcribe" else None
+def _fallback_logprob(task: str, content_s: float) -> float | None:
+    """Below what average log-probability a window is decoded again at a higher temperature.
+
+    Only transcriptions of ``FALLBACK_MIN_S`` or more: five samples at each of five
+    temperatures cost more than the rest of the window's work, and on a translation or a
+    second of speech under gunfire they gave nothing more probable (bench/speech.py); such
+    a window is decoded again only when it loops, and its low probability is flagged."""
+    return FALLBACK_AVG_LOGPROB if task == "transcribe" and content_s >= FALLBACK_MIN_S else None
 
 
 def _n_text(h: Hypothesis, timestamp_begin: int) -> int:
@@ -396,7 +403,7 @@ class OpenAIWhisperEngine:
             return [Hypothesis(list(r.tokens), float(r.avg_logprob), float(r.compression_ratio),
                                float(r.no_speech_prob)) for r in out]
 
-        hyps = with_fallback(generate, len(content_s), _fallback_logprob(task))
+        hyps = with_fallback(generate, [_fallback_logprob(task, c) for c in content_s])
         decoded = []
         for i, (h, c) in enumerate(zip(hyps, content_s)):
             segs, resume = _pieces(h, tok.timestamp_begin, c)
@@ -603,7 +610,8 @@ class SpeechStage:
             encoded = self.engine.encode([w.audio(audio) for _, w, _ in batch], None)
             t1 = time.perf_counter()
             content = [w.content_s for _, w, _ in batch]
-            out = self.engine.decode(encoded, lang, "transcribe", content, word_timestamps=True)
+            out = self.engine.decode(encoded, lang, "transcribe", content, word_timestamps=True,
+                                     max_new_tokens=int(TOKENS_PER_S * max(content)) + TOKENS_EXTRA)
             t2 = time.perf_counter()
             timings["encode"] += t1 - t0
             timings["transcribe"] += t2 - t1
