@@ -66,9 +66,8 @@ def evidence(audio_16k: np.ndarray, turns: list[Turn], detector: LanguageDetecto
     clips = [clip(audio_16k, t.start_s, min(t.end_s, t.start_s + cfg.language_evidence_max_s)) for t in turns]
     order = sorted(range(len(clips)), key=lambda i: clips[i].size)  # batches of like lengths pad least
     probs: list[dict[str, float]] = [{} for _ in clips]
-    size = max(1, cfg.batch_size)
-    for k in range(0, len(order), size):
-        batch = order[k:k + size]
+    for k in range(0, len(order), cfg.batch_size):
+        batch = order[k:k + cfg.batch_size]
         encoded = detector.encode([clips[i] for i in batch], cfg.language_min_window_s)
         for i, p in zip(batch, detector.language_probs(encoded)):
             probs[i] = p
@@ -123,13 +122,13 @@ def _chain(emit: np.ndarray, start: np.ndarray, switch_cost: float) -> tuple[np.
 
 
 def decide(turns: list[Turn], raw: list[dict[str, float]], cfg: SpeechConfig,
-           under_fire: Sequence[bool] | None = None, first_index: int = 0) -> list[LanguageGuess]:
+           under_fire: Sequence[bool] | None = None) -> list[LanguageGuess]:
     """One ``LanguageGuess`` per turn from every turn's own probabilities (``evidence``).
 
     under_fire: per turn, whether gunshots fall inside it (its evidence then counts less).
     """
     if cfg.language:
-        return [LanguageGuess(first_index + i, t.track, t.start_s, t.end_s, t.speaker, cfg.language, 1.0,
+        return [LanguageGuess(i, t.track, t.start_s, t.end_s, t.speaker, cfg.language, 1.0,
                               ((cfg.language, 1.0),), False, cfg.language, 1.0, "forced")
                 for i, t in enumerate(turns)]
     if not turns:
@@ -151,8 +150,11 @@ def decide(turns: list[Turn], raw: list[dict[str, float]], cfg: SpeechConfig,
     post = np.zeros_like(probs)
     path = np.zeros(len(turns), int)
     chains: dict[str | None, list[int]] = {}
+    position: dict[int, int] = {}  # a turn's place in its speaker's chain
     for i in sorted(range(len(turns)), key=lambda i: (turns[i].start_s, turns[i].end_s)):
-        chains.setdefault(turns[i].speaker, []).append(i)
+        chain = chains.setdefault(turns[i].speaker, [])
+        position[i] = len(chain)
+        chain.append(i)
     for members in chains.values():
         post[members], path[members] = _chain(emit[members], start, cfg.language_switch_cost)
 
@@ -168,12 +170,11 @@ def decide(turns: list[Turn], raw: list[dict[str, float]], cfg: SpeechConfig,
             decided = "speaker"
         else:
             decided = "file"
-        chain = chains[t.speaker]
-        k = chain.index(i)
+        chain, k = chains[t.speaker], position[i]
         switch = any(names[path[j]] != lang for j in chain[max(0, k - 1): k + 2])
         uncertain = (lang != raw_lang or prob < cfg.language_threshold or t.duration_s < cfg.min_certain_turn_s
                      or mass < cfg.language_threshold or switch and prob < cfg.language_switch_min_prob)
-        guesses.append(LanguageGuess(first_index + i, t.track, t.start_s, t.end_s, t.speaker, lang, round(prob, 4),
+        guesses.append(LanguageGuess(i, t.track, t.start_s, t.end_s, t.speaker, lang, round(prob, 4),
                                      _top(names, post[i]), bool(uncertain), raw_lang, float(raw_prob), decided,
                                      raw_top))
     return guesses

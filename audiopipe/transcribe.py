@@ -130,8 +130,7 @@ def with_fallback(generate: Callable[[list[int], float], list[Hypothesis]],
             attempts[i].append(h)
             improbable = min_avg_logprob[i] is not None and h.avg_logprob < min_avg_logprob[i]
             failed = h.compression_ratio > FALLBACK_COMPRESSION_RATIO or improbable
-            silence = h.no_speech_prob > NO_SPEECH_PROB and h.avg_logprob < FALLBACK_AVG_LOGPROB
-            if failed and not silence:
+            if failed and not _silent(h):
                 still.append(i)
             else:
                 done[i] = h
@@ -204,7 +203,6 @@ class FasterWhisperEngine:
         except Exception as exc:  # noqa: BLE001 - CTranslate2 raises plain RuntimeError/ValueError
             raise ModelError(f"cannot load speech model {model.name} from {model.path}: {exc}") from exc
         self.cfg = cfg
-        self.device = device
         self.encoder_passes = 0  # windows and clips through the encoder (for tests and the bench)
 
     def encode(self, audio_16k: Sequence[np.ndarray], min_s: float | None) -> Any:
@@ -273,12 +271,9 @@ class FasterWhisperEngine:
         if word_timestamps:
             idx = [i for i in range(n) if pieces[i][0]]
             if idx:
-                batch = [[dict(seek=0, start=s, end=e, tokens=t) for s, e, t in pieces[i][0]] for i in idx]
-                m.add_word_timestamps(batch, tok, self.take(encoded, idx),
+                m.add_word_timestamps([pieces[i][0] for i in idx], tok, self.take(encoded, idx),
                                       [int(content_s[i] * m.frames_per_second) for i in idx],
                                       "\"'“¿([{-", "\"'.。,，!！?？:：”)]}、", 0.0)
-                for i, segs in zip(idx, batch):
-                    pieces[i] = ([(s["start"], s["end"], s["tokens"], s.get("words", [])) for s in segs], pieces[i][1])
         return [Decoded([_raw(seg, h, tok.decode) for seg in segs], resume, _n_text(h, tok.timestamp_begin))
                 for (segs, resume), h in zip(pieces, hyps)]
 
@@ -297,19 +292,26 @@ def _n_text(h: Hypothesis, timestamp_begin: int) -> int:
     return sum(t < timestamp_begin for t in h.tokens)
 
 
-def _pieces(h: Hypothesis, timestamp_begin: int, content_s: float) -> tuple[list, float | None]:
-    """A hypothesis cut into segments; nothing for silence (Whisper's no-speech rule)."""
-    if h.no_speech_prob > NO_SPEECH_PROB and h.avg_logprob < FALLBACK_AVG_LOGPROB:
+def _silent(h: Hypothesis) -> bool:
+    """Whisper's no-speech rule: the model says silence and cannot write anything probable."""
+    return h.no_speech_prob > NO_SPEECH_PROB and h.avg_logprob < FALLBACK_AVG_LOGPROB
+
+
+def _pieces(h: Hypothesis, timestamp_begin: int, content_s: float) -> tuple[list[dict], float | None]:
+    """A hypothesis cut into segments, as the segment dicts both libraries' word timing
+    fills in (``words``) and adjusts (``start``, ``end``); nothing for silence."""
+    if _silent(h):
         return [], None
-    return split_by_timestamps(h.tokens, timestamp_begin, content_s)
+    segments, resume = split_by_timestamps(h.tokens, timestamp_begin, content_s)
+    return [dict(seek=0, start=s, end=e, tokens=t) for s, e, t in segments], resume
 
 
-def _raw(seg: tuple, h: Hypothesis, decode_text: Callable[[list[int]], str]) -> RawSegment:
-    start, end, tokens = seg[0], seg[1], seg[2]
+def _raw(seg: dict, h: Hypothesis, decode_text: Callable[[list[int]], str]) -> RawSegment:
     words = tuple(Word(float(w["start"]), float(w["end"]), w["word"], float(w["probability"]))
-                  for w in (seg[3] if len(seg) > 3 else []))
-    text = decode_text(tokens).strip()
-    return RawSegment(float(start), float(end), text, h.avg_logprob, h.no_speech_prob, compression_ratio(text), words)
+                  for w in seg.get("words", []))
+    text = decode_text(seg["tokens"]).strip()
+    return RawSegment(float(seg["start"]), float(seg["end"]), text, h.avg_logprob, h.no_speech_prob,
+                      compression_ratio(text), words)
 
 
 class OpenAIWhisperEngine:
@@ -408,11 +410,9 @@ class OpenAIWhisperEngine:
         for i, (h, c) in enumerate(zip(hyps, content_s)):
             segs, resume = _pieces(h, tok.timestamp_begin, c)
             if word_timestamps and segs:
-                dicts = [dict(seek=0, start=s, end=e, tokens=t) for s, e, t in segs]
                 with torch.no_grad():
-                    add_word_timestamps(segments=dicts, model=_FeaturesModel(self.model), tokenizer=tok,
+                    add_word_timestamps(segments=segs, model=_FeaturesModel(self.model), tokenizer=tok,
                                         mel=encoded[i], num_frames=int(c * 100), last_speech_timestamp=0.0)
-                segs = [(d["start"], d["end"], d["tokens"], d.get("words", [])) for d in dicts]
             decoded.append(Decoded([_raw(seg, h, tok.decode) for seg in segs], resume, _n_text(h, tok.timestamp_begin)))
         return decoded
 
