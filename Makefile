@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.install-stamp
 DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox
 
-.PHONY: install demo test bench clean test-deps
+.PHONY: install demo test bench clean test-deps train-events
 
 install: $(STAMP)
 	@$(VENV)/bin/audiopipe models install
@@ -46,6 +46,11 @@ test: install test-deps
 
 bench: install
 	@for f in bench/[!_]*.py; do echo "== $$f"; $(PY) $$f || exit 1; done
+
+# the events stage's gunshot classifier, rebuilt from ../shared/media (deterministic: it says
+# whether the result is the file models/registry.yaml ships) with its cross-validated figures
+train-events: install
+	$(PY) train/events.py
 
 clean:
 	rm -rf $(VENV) demo-case .pytest_cache bench/out models/*/

@@ -44,7 +44,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--hotwords", help="words to favour while decoding")
     run.add_argument("--device", choices=["cpu", "cuda", "auto"])
     run.add_argument("--compute-type", help="CTranslate2 compute type (int8, float16, float32, ...)")
-    run.add_argument("--gunshot-threshold", type=float, help="score at or above which an event is a gunshot")
+    run.add_argument("--gunshot-threshold", type=float,
+                     help="calibrated score from which an event is in the category gunshot (default: the classifier's)")
+    run.add_argument("--possible-threshold", type=float,
+                     help="score from which an event is a possible gunshot and counted in bursts (default: the classifier's)")
 
     rep = sub.add_parser("report", help="rebuild every output of CASE_DIR from stored results (no model runs)")
     rep.add_argument("case_dir", type=Path)
@@ -74,7 +77,8 @@ def _config_from(args: argparse.Namespace) -> config.Config:
             "enabled": off(args.no_diarization), "by_channel": True if args.diarize_by_channel else None,
             "pipeline": args.diarization_pipeline,
         },
-        "events": {"gunshot_threshold": args.gunshot_threshold, "enabled": off(args.no_events)},
+        "events": {"gunshot_threshold": args.gunshot_threshold, "possible_threshold": args.possible_threshold,
+                   "enabled": off(args.no_events)},
     }
     cfg = config.load(args.config)
     for section, values in changes.items():

@@ -51,7 +51,10 @@ class EventsConfig:
     min_gap_ms: float = 50.0  # two onsets closer than this are one event (1200 rpm max)
     echo_drop_db: float = 8.0  # an onset this far below a recent event's peak ...
     echo_window_s: float = 0.6  # ... within this time of it is taken as its echo
-    gunshot_threshold: float = 0.5
+    classifier: str = "gunshot-classifier"  # a registry model or a JSON file of train/events.py
+    # the calibrated score's cut points; None: the classifier's, chosen on its grouped cross-validation
+    gunshot_threshold: float | None = None  # category "gunshot" from here
+    possible_threshold: float | None = None  # "possible_gunshot" (and is_gunshot: counted in bursts) from here
     block_s: float = 60.0  # audio is read in blocks this long (memory bound for long files)
     track_level_percentile: float = 90.0  # the track's loud level (50-ms frames) for level_over_track_db
     rhythm_bonus: float = 4.0  # z added to events that keep the rhythm of automatic fire; 0 = off
@@ -238,8 +241,10 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("speech.language_switch_cost must be >= 0 and language_evidence_full_s > 0")
     if s.device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"speech.device must be cpu, cuda or auto, not {s.device!r}")
-    if not 0.0 <= e.gunshot_threshold <= 1.0:
-        raise ConfigError("events.gunshot_threshold must be within [0, 1]")
+    for name in ("gunshot_threshold", "possible_threshold"):
+        value = getattr(e, name)
+        if value is not None and (not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0):
+            raise ConfigError(f"events.{name} must be within [0, 1] (or null: the classifier's)")
     if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
         raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
     if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:

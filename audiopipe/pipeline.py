@@ -127,6 +127,9 @@ class Analyzer:
         elif cfg.diarization.enabled:
             self.model_refs["segmentation"] = models.resolve(cfg.diarization.segmentation_model)
             self.model_refs["embedding"] = models.resolve(cfg.diarization.embedding_model)
+        if cfg.events.enabled:
+            self.model_refs["events"] = models.resolve(cfg.events.classifier)
+            self.events_model = events.classifier(self.model_refs["events"])
         if cfg.speech.enabled:
             self.model_refs["speech"] = models.resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
             if cfg.speech.text_lid:
@@ -193,7 +196,7 @@ class Analyzer:
         if cfg.events.enabled:
             t0 = time.perf_counter()
             for track in tracks:
-                evs, bursts = events.detect(track, cfg.events, first_burst_id=len(result.bursts))
+                evs, bursts = events.detect(track, cfg.events, self.events_model, first_burst_id=len(result.bursts))
                 result.events.extend(evs)
                 result.bursts.extend(bursts)
             result.timings_s["events"] = time.perf_counter() - t0

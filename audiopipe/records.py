@@ -188,8 +188,9 @@ class Event:
     tail_db: float
     level_over_track_db: float
     clipped: bool
-    gunshot_score: float
+    gunshot_score: float  # calibrated probability that this is a gunshot (raised when in_rhythm)
     is_gunshot: bool
+    category: str = "other_impulsive"  # gunshot | possible_gunshot | other_impulsive
     burst_id: int | None = None
     crack_time_s: float | None = None
     blast_time_s: float | None = None

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
+import json
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from audiopipe import events
+from audiopipe import events, models
 from audiopipe.config import EventsConfig
 from audiopipe.records import Track
 from conftest import EVENTS, REPO, SPEECH, read_audio
@@ -84,30 +88,32 @@ def test_rhythm_chains_follow_the_automatic_fire_rule():
     assert events.rhythm_chains([0.5, 0.6], cfg) == []  # two are not a train
 
 
-def _burst_in_speech(at_s: float) -> tuple[Track, list[float]]:
-    """The real 3-round burst gunshot_auto_burst_02.wav at the loudness of a real speech
-    recording (clip RMS = speech RMS), in jfk_en.flac at ``at_s``; returns the rounds' times."""
+def _burst_in_speech(at_s: float, over_speech_db: float = 0.0) -> tuple[Track, list[float]]:
+    """The real 3-round burst gunshot_auto_burst_02.wav ``over_speech_db`` above the loudness
+    of a real speech recording (clip RMS over speech RMS), in jfk_en.flac at ``at_s``;
+    returns the rounds' times."""
     speech, rate = read_audio(SPEECH / "jfk_en.flac")
     burst, rate2 = read_audio(EVENTS / "gunshot_auto_burst_02.wav")
     assert rate == rate2
     x = speech.mean(axis=0)
-    b = burst.mean(axis=0) * np.sqrt(np.mean(x ** 2) / np.mean(burst ** 2))
+    b = burst.mean(axis=0) * np.sqrt(np.mean(x ** 2) / np.mean(burst ** 2)) * 10 ** (over_speech_db / 20)
     at = int(at_s * rate)
     x[at: at + b.size] += b
     return _track(x[None, :], rate), [at_s + t for t in (0.002, 0.099, 0.198)]
 
 
-def test_a_round_masked_by_speech_is_counted_by_its_rhythm():
-    """Two of the three rounds are heard over the voice, one is scored down on its own; it
-    keeps their rhythm, so all three are shots, marked in_rhythm, in one automatic burst."""
-    track, truth = _burst_in_speech(2.0)
+def test_rounds_masked_by_speech_are_counted_by_their_rhythm():
+    """3 dB over the voice, one round of three is a possible gunshot on its own and the other
+    two are scored down; they keep its rhythm, so all three are counted, marked in_rhythm,
+    in one automatic burst."""
+    track, truth = _burst_in_speech(2.0, over_speech_db=3.0)
 
     def shots(cfg):
         evs, bursts = events.detect(track, cfg)
         return [e for e in evs if e.is_gunshot], bursts
 
     alone, _ = shots(dataclasses.replace(CFG, rhythm_bonus=0.0))
-    assert len(alone) == 2
+    assert len(alone) == 1
     found, bursts = shots(CFG)
     assert len(found) == 3 and all(abs(e.time_s - t) <= 0.020 and e.in_rhythm for e, t in zip(found, truth))
     assert [b.fire_mode for b in bursts] == ["automatic"]
@@ -189,3 +195,59 @@ def test_block_reading_finds_what_one_pass_finds():
     assert [e.is_gunshot for e in blocks] == [e.is_gunshot for e in whole]
     assert [(b.start_s, b.shot_count) for b in block_bursts] == [(b.start_s, b.shot_count) for b in whole_bursts]
     assert sum(e.is_gunshot for e in whole) == 7
+
+
+def _categories(name: str) -> list[tuple[float, str]]:
+    audio, rate = read_audio(EVENTS / name)
+    evs, _ = events.detect(_track(_with_lead(audio, rate), rate), CFG)
+    return [(e.gunshot_score, e.category) for e in evs]
+
+
+@pytest.mark.parametrize("name", ["confuser_door_slam_01.wav", "confuser_fireworks_02.wav",
+                                  "confuser_door_knock_01.wav", "more/lookalike_door_slam__cdda_close_door_wood.wav"])
+def test_the_shipped_classifier_keeps_look_alikes_out_of_the_gunshot_category(name):
+    """A door slam, firework pops and door knocks (clips the classifier was trained on: the
+    cross-validated figures, on recordings it never saw, are in bench/events.py): none is a
+    ``gunshot``; their scores stay below every real shot's in the rifle, pistol and shotgun
+    clips of the next test."""
+    cats = _categories(name)
+    assert cats and all(c != "gunshot" for _, c in cats)
+    assert max(s for s, _ in cats) < 0.6
+
+
+@pytest.mark.parametrize("name", ["gunshot_rifle_single_02.wav", "gunshot_pistol_single_01.wav",
+                                  "more/gunshot__cdda_shotgun_1.wav", "gunshot_auto_burst_01.wav"])
+def test_the_shipped_classifier_puts_real_rifle_pistol_and_shotgun_shots_in_the_gunshot_category(name):
+    cats = _categories(name)
+    assert cats[0][1] == "gunshot"
+
+
+def test_categories_follow_the_configured_thresholds():
+    """The config's cut points override the classifier's; is_gunshot is 'at least possible'."""
+    audio, rate = read_audio(EVENTS / "confuser_door_slam_01.wav")
+    track = _track(_with_lead(audio, rate), rate)
+    (first, *_), _ = events.detect(track, CFG)
+    model = events.classifier(models.resolve(CFG.classifier))
+    assert first.gunshot_score < model.threshold and first.is_gunshot == (first.gunshot_score >= model.possible_threshold)
+    (low, *_), _ = events.detect(track, dataclasses.replace(CFG, gunshot_threshold=first.gunshot_score - 0.01))
+    assert low.category == "gunshot" and low.is_gunshot
+    (high, *_), _ = events.detect(track, dataclasses.replace(CFG, possible_threshold=first.gunshot_score + 0.01))
+    assert high.category == "other_impulsive" and not high.is_gunshot
+
+
+@pytest.mark.slow
+def test_training_rebuilds_the_registered_classifier_and_its_scores_are_calibrated(tmp_path):
+    """`make train-events` from shared/media gives the very file the registry ships (same
+    SHA-256: deterministic), and in its cross-validation the share of real shots rises from
+    each reliability bin to the next."""
+    out = tmp_path / "gunshot_classifier.json"
+    proc = subprocess.run([sys.executable, str(REPO / "train" / "events.py"), "--out", str(out)],
+                          capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    registered = models.registry()["gunshot-classifier"]["files"]["gunshot_classifier.json"]["sha256"]
+    assert hashlib.sha256(out.read_bytes()).hexdigest() == registered
+    assert "the same as models/registry.yaml's" in proc.stdout
+    spec = json.loads(out.read_text())
+    shares = [share for _, _, share, n in spec["cross_validation"]["reliability"] if n >= 20]
+    assert len(shares) >= 4 and shares == sorted(shares)
+    assert 0.0 < spec["possible_threshold"] <= spec["threshold"] < 1.0

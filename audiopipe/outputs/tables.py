@@ -38,7 +38,7 @@ SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "st
                    "language", "language_prob", "language_top3", "language_uncertain", "text", "text_en",
                    "text_language", "avg_logprob", "no_speech_prob", "compression_ratio", "flags",
                    "nearest_event_s", "nearest_event_offset_s", "events_within_window"]
-EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "is_gunshot",
+EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "category", "is_gunshot",
                  "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
                  "impulsiveness_db", "level_over_track_db", "in_rhythm", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
                  "distance_m_min", "distance_m_max", "nearest_segment", "speech_offset_s", "speaker",
@@ -49,6 +49,9 @@ SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "l
 TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "kind", "speaker", "language",
                     "what", "flags"]
 WORD_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "word", "probability"]
+
+
+_CATEGORY_WORDS = {"gunshot": "gunshot", "possible_gunshot": "possible gunshot"}
 
 
 def _file_label(result: dict[str, Any]) -> str:
@@ -94,7 +97,8 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
             a = aligned[j] if j < len(aligned) else {}
             evs.append({
                 "file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"], "time_hms": hms(e["time_s"]),
-                "burst_id": e["burst_id"], "gunshot_score": e["gunshot_score"], "is_gunshot": e["is_gunshot"],
+                "burst_id": e["burst_id"], "gunshot_score": e["gunshot_score"],
+                "category": e.get("category"), "is_gunshot": e["is_gunshot"],
                 "peak_dbfs": e["peak_dbfs"], "rise_time_ms": e["rise_time_ms"], "duration_ms": e["duration_ms"],
                 "centroid_hz": e["centroid_hz"], "bandwidth_hz": e["bandwidth_hz"],
                 "high_band_ratio": e["high_band_ratio"], "impulsiveness_db": e["impulsiveness_db"],
@@ -109,7 +113,8 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 timeline.append({"file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"],
                                  "time_hms": hms(e["time_s"]), "end_s": None, "kind": "gunshot",
                                  "speaker": None, "language": None,
-                                 "what": f"gunshot-like event, score {e['gunshot_score']:.2f}, "
+                                 "what": f"{_CATEGORY_WORDS.get(e.get('category'), 'gunshot-like event')}, "
+                                         f"score {e['gunshot_score']:.2f}, "
                                          f"{e['peak_dbfs']:.0f} dBFS"
                                          + (f", burst {e['burst_id']}" if e["burst_id"] is not None else ""),
                                  "flags": "clipped" if e["clipped"] else ""})

@@ -27,6 +27,10 @@ N_FFT = 512
 SPEC_FLOOR_DB = -120.0  # the spectrogram is stored as uint8 steps of 0.5 dB above this
 
 
+#: how the events row draws each category of event
+_EVENT_STYLE = {"gunshot": dict(color="tab:red", lw=1.0), "possible_gunshot": dict(color="tab:orange", lw=0.8, ls="--"),
+                "other_impulsive": dict(color="0.6", lw=0.6, ls=":")}
+
 def summarise(audio_native: np.ndarray, rate_hz: int) -> dict[str, np.ndarray]:
     """audio_native: shape = (n_channels, n_samples), in memory or memory-mapped. Returns the
     arrays for ``timeline.npz``. Read one picture column at a time: an hour of stereo is never
@@ -121,7 +125,7 @@ def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarra
         for e in result.get("events", []):
             if e["track"] != ti:
                 continue
-            style = dict(color="tab:red", lw=1.0) if e["is_gunshot"] else dict(color="0.6", lw=0.6, ls=":")
+            style = _EVENT_STYLE.get(e.get("category") if e["is_gunshot"] else "other_impulsive", _EVENT_STYLE["gunshot"])
             ax_e.axvline(e["time_s"], **style)
             if e["is_gunshot"]:
                 ax_w.axvline(e["time_s"], color="tab:red", lw=0.5, alpha=0.6)
@@ -136,8 +140,8 @@ def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarra
     else:
         axes[-1].set_xlabel("time (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colour[lang]) for lang in languages]
-    handles += [plt.Line2D([0], [0], color="tab:red"), plt.Line2D([0], [0], color="0.6", ls=":")]
-    fig.legend(handles, languages + ["gunshot-like", "other transient"], loc="upper right", ncol=len(handles),
+    handles += [plt.Line2D([0], [0], **_EVENT_STYLE[c]) for c in _EVENT_STYLE]
+    fig.legend(handles, languages + ["gunshot", "possible gunshot", "other transient"], loc="upper right", ncol=len(handles),
                fontsize=8)
     fig.suptitle(f"{result['paths'][0] if result.get('paths') else result['sha256'][:12]}", x=0.01, ha="left",
                  fontsize=10)
