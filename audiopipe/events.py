@@ -439,7 +439,7 @@ class Classifier:
         self.possible_threshold = float(spec["possible_threshold"])
 
     @classmethod
-    def load(cls, path: str | Path) -> "Classifier":
+    def load(cls, path: str | Path) -> Classifier:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def logit(self, f: dict[str, float]) -> float:

@@ -53,18 +53,20 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x ** 2)) + 1e-12)
 
 
-def reverb(x: np.ndarray, rng: np.random.Generator, rt60_s: float = 0.4, drr_db: float = 0.0) -> np.ndarray:
+def reverb(x: np.ndarray, rng: np.random.Generator, rt60_s: float = 0.4, drr_db: float = 0.0,
+           rate_hz: int = RATE_HZ, tail_kept: float = 0.25) -> np.ndarray:
     """A direct path plus a diffuse tail (exponentially decaying noise starting 2 ms later)
     whose energy is ``drr_db`` below the direct sound's: a phone some metres from the
-    source in a reverberant street or room. The impulse response has unit energy."""
-    n = int(rt60_s * RATE_HZ)
+    source in a reverberant street or room. The impulse response has unit energy; the output
+    keeps ``tail_kept`` of the reverberation time after the input's end."""
+    n = int(rt60_s * rate_hz)
     tail = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
     tail *= 10 ** (-drr_db / 20) / np.sqrt(np.sum(tail ** 2))
-    ir = np.zeros(n + int(0.002 * RATE_HZ))
+    ir = np.zeros(n + int(0.002 * rate_hz))
     ir[0] = 1.0
     ir[-n:] += tail
     ir /= np.sqrt(np.sum(ir ** 2))
-    return np.convolve(x, ir)[: x.size + n // 4]
+    return np.convolve(x, ir)[: x.size + int(n * tail_kept)]
 
 
 def mixtures(bed_names: list[str], snrs_db: list[float], seed: int, with_reverb: bool = True) -> list[Mixture]:

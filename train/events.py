@@ -46,6 +46,9 @@ from sklearn.linear_model import LogisticRegression
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _mixtures as mixtures  # noqa: E402  (bench/_mixtures.py: the reverberation)
 
 from audiopipe import events  # noqa: E402
 from audiopipe.config import EventsConfig  # noqa: E402
@@ -166,13 +169,7 @@ def augment(clip_audio: np.ndarray, sr: int, rng: np.random.Generator) -> tuple[
         what.append(f"low-pass {cutoff:.0f} Hz")
     if rng.random() < 0.4:
         rt60, drr = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-6, 12))
-        n = int(rt60 * rate)
-        tail = rng.standard_normal(n) * np.exp(-6.9 * np.arange(n) / n)
-        tail *= 10 ** (-drr / 20) / np.sqrt(np.sum(tail ** 2))
-        ir = np.zeros(n + int(0.002 * rate))
-        ir[0] = 1.0
-        ir[-n:] += tail
-        x = np.convolve(x, ir / np.sqrt(np.sum(ir ** 2)))[: x.size + n // 3]
+        x = mixtures.reverb(x, rng, rt60, drr, rate_hz=rate, tail_kept=1 / 3)
         what.append(f"reverb rt60 {rt60:.1f} s drr {drr:+.0f} dB")
     lead = LEAD_S + float(rng.uniform(0, 1.0))
     total = int((lead + 0.5) * rate) + x.size
@@ -213,8 +210,10 @@ def labels(times_s: list[float], clip: Clip, start_s: float, inside: list[bool])
     return out
 
 
-def variants(clip: Clip, seed: int, cfg: EventsConfig = EventsConfig()) -> list[Variant]:
-    """The clip as recorded and its augmentations, each with its candidates and labels."""
+def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None) -> list[Variant]:
+    """The clip as recorded and its augmentations, each with its candidates and labels
+    (``cfg``: the detector's settings, the default config's when None)."""
+    cfg = cfg or EventsConfig()
     audio, sr = _read(MEDIA / "events" / clip.file)
     rng = np.random.default_rng(seed)
     made = [(np.concatenate([1e-4 * rng.standard_normal((audio.shape[0], int(LEAD_S * sr))), audio,
