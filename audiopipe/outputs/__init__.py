@@ -13,6 +13,7 @@ from typing import Any
 
 import jsonschema
 
+from .. import review
 from ..config import OutputsConfig
 from ..provenance import UNHASHED, atomic_write_json, atomic_write_text, write_sha256sums
 from . import sheets, subtitles, tables, timeline
@@ -70,9 +71,7 @@ def load_results(case_dir: Path, inputs: list[dict[str, Any]]) -> list[dict[str,
 
 def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> None:
     """Case-level tables, workbook, manifest, and finally ``SHA256SUMS`` over all of it."""
-    results = load_results(case_dir, manifest["inputs"])
-    window = manifest.get("config", {}).get("align", {}).get("window_s", 5.0)
-    tabs = tables.build(results, manifest["inputs"], window_s=window)
+    tabs = case_tables(case_dir, manifest)
     sheets.write_csvs(tabs, case_dir)
     if cfg.xlsx:
         sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
@@ -83,12 +82,24 @@ def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> 
     write_sha256sums(case_dir)
 
 
-def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:
-    """Rebuild every output of a case folder from its stored results; no model runs."""
+def load_manifest(case_dir: Path) -> dict[str, Any]:
     manifest_path = case_dir / "manifest.json"
     if not manifest_path.is_file():
         raise FileNotFoundError(f"no manifest.json in {case_dir}: not an audiopipe case folder")
-    manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    return json.loads(manifest_path.read_text(encoding="utf-8"))
+
+
+def case_tables(case_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The case's review tables as they stand (machine values and the corrections so far)."""
+    window = manifest.get("config", {}).get("align", {}).get("window_s", 5.0)
+    return tables.build(load_results(case_dir, manifest["inputs"]), manifest["inputs"], window_s=window,
+                        reviews=review.current(case_dir))
+
+
+def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:
+    """Rebuild every output of a case folder from its stored results (and the reviewers'
+    corrections in ``review/``); no model runs."""
+    manifest = load_manifest(case_dir)
     for result in load_results(case_dir, manifest["inputs"]):
         folder = case_dir / "files" / result["sha256"][:12]
         _write_views(folder, result, cfg)

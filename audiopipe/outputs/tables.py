@@ -11,6 +11,7 @@ from typing import Any
 import pandas as pd
 
 from ..align import signed_offset_s
+from ..review import REVIEW_COLUMNS, row_id
 
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 
@@ -37,15 +38,17 @@ FILES_COLUMNS = ["path", "sha256", "size_bytes", "status", "error_kind", "error"
 SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "end_hms", "speaker",
                    "language", "language_prob", "language_top3", "language_uncertain", "text", "text_en",
                    "text_language", "avg_logprob", "no_speech_prob", "compression_ratio", "flags",
-                   "nearest_event_s", "nearest_event_offset_s", "events_within_window"]
+                   "nearest_event_s", "nearest_event_offset_s", "events_within_window",
+                   "row_id", *REVIEW_COLUMNS["Segments"]]
 EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "category", "is_gunshot",
                  "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
                  "impulsiveness_db", "level_over_track_db", "in_rhythm", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
                  "distance_m_min", "distance_m_max", "nearest_segment", "speech_offset_s", "speaker",
-                 "language", "text"]
+                 "language", "text", "row_id", *REVIEW_COLUMNS["Events"]]
 BURST_COLUMNS = ["file", "sha256", "track", "burst_id", "start_s", "end_s", "start_hms", "end_hms",
                  "shot_count", "median_interval_s", "rate_rpm", "fire_mode"]
-SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "languages"]
+SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "languages", "row_id",
+                   *REVIEW_COLUMNS["Speakers"]]
 TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "kind", "speaker", "language",
                     "what", "flags"]
 WORD_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "word", "probability"]
@@ -58,9 +61,17 @@ def _file_label(result: dict[str, Any]) -> str:
     return result["paths"][0] if result.get("paths") else result["sha256"][:12]
 
 
-def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0
-          ) -> dict[str, pd.DataFrame]:
-    """All review tables: sheet name -> DataFrame."""
+def _reviewed(rid: str, sheet: str, reviews: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """The row id and the reviewer columns of one row, with the latest corrections."""
+    held = reviews.get(rid, {})
+    return {"row_id": rid, **{c: held.get(c) for c in REVIEW_COLUMNS[sheet]}}
+
+
+def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0,
+          reviews: dict[str, dict[str, Any]] | None = None) -> dict[str, pd.DataFrame]:
+    """All review tables: sheet name -> DataFrame. reviews: row_id -> {reviewer column: value}
+    (``review.current``), shown in the reviewer columns beside the machine's."""
+    reviews = reviews or {}
     segs, evs, bursts, speakers, timeline, words = [], [], [], [], [], []
     for r in results:
         if r.get("status") != "ok":
@@ -83,6 +94,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "flags": ", ".join(s["flags"]), "nearest_event_s": nearest[0],
                 "nearest_event_offset_s": nearest[1],
                 "events_within_window": sum(1 for _, o in offsets if abs(o) <= window_s),
+                **_reviewed(row_id(sha, s["track"], "s", i), "Segments", reviews),
             })
             for w in s.get("words", []):
                 words.append({"file": f, "sha256": sha, "track": s["track"], "segment": i,
@@ -108,6 +120,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "distance_m_min": e.get("distance_m_min"), "distance_m_max": e.get("distance_m_max"),
                 "nearest_segment": a.get("segment_index"), "speech_offset_s": a.get("offset_s"),
                 "speaker": a.get("speaker"), "language": a.get("language"), "text": a.get("text"),
+                **_reviewed(row_id(sha, e["track"], "e", j), "Events", reviews),
             })
             if e["is_gunshot"]:
                 timeline.append({"file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"],
@@ -143,7 +156,8 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
         for (track, spk), entry in sorted(per_speaker.items()):
             speakers.append({"file": f, "sha256": sha, "track": track, "speaker": spk, "turns": entry["turns"],
                              "speech_s": round(entry["speech_s"], 3),
-                             "languages": ", ".join(sorted(entry["languages"]))})
+                             "languages": ", ".join(sorted(entry["languages"])),
+                             **_reviewed(row_id(sha, track, "p", spk), "Speakers", reviews)})
     order = {"burst": 0, "gunshot": 1, "speech": 2}
     timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
     files = [{c: row.get(c) for c in FILES_COLUMNS} for row in inputs]

@@ -1,0 +1,220 @@
+"""Reviewers' corrections: read from an edited workbook (or CSV), kept beside the machine output.
+
+The workbook's ``Segments``, ``Events`` and ``Speakers`` sheets carry a ``row_id`` (the file's
+SHA-256 prefix, the track, and the segment, event or speaker: never the row's position) and
+reviewer columns (``REVIEW_COLUMNS``). ``import_corrections`` reads them back, checks every
+row against the case (its file, its id, no formula, a language Whisper knows, a yes/no for
+gunshots), and appends one line per changed cell to ``review/corrections.jsonl``: who, when,
+the edited file and its SHA-256, the sheet, the row, the field, the machine's value, the
+previous reviewed value and the new one. The log is only ever appended to; ``result.json``
+stays what the models said. ``current`` folds the log into the latest value per cell, which
+the tables show beside the machine's columns; a correction whose row no longer exists (the
+models were rerun and the row went away) is listed by ``orphans``, never dropped.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import getpass
+import hashlib
+import json
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import AudiopipeError
+
+LOG_PATH = Path("review") / "corrections.jsonl"
+#: sheet -> the reviewer columns it carries (``reviewed_by`` and ``reviewer_note`` everywhere)
+REVIEW_COLUMNS = {
+    "Segments": ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewer_note", "reviewed_by"],
+    "Events": ["reviewed_is_gunshot", "reviewer_note", "reviewed_by"],
+    "Speakers": ["reviewed_speaker", "reviewer_note", "reviewed_by"],
+}
+#: reviewed field -> the machine column it corrects
+MACHINE_COLUMN = {"reviewed_text": "text", "reviewed_language": "language", "reviewed_speaker": "speaker",
+                  "reviewed_is_gunshot": "is_gunshot", "reviewer_note": None}
+FORMULA_START = "="
+YES, NO = {"true", "yes", "y", "1", "gunshot"}, {"false", "no", "n", "0", "not a gunshot"}
+
+
+class ReviewError(AudiopipeError):
+    """The edited file cannot be imported at all (not a workbook, no known sheet)."""
+
+
+def row_id(sha256: str, track: int, kind: str, key: Any) -> str:
+    """The stable id of a row: ``<sha256[:12]>:<track>:<s|e|p><segment, event or speaker>``."""
+    return f"{sha256[:12]}:{track}:{kind}{key}"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    sheet: str
+    row: int  # 1-based, as the spreadsheet shows it (header = 1)
+    row_id: str | None
+    reason: str
+
+
+@dataclass
+class ImportReport:
+    imported: int  # cells recorded in the log
+    unchanged: int  # rows read with nothing new
+    refused: list[Refusal]
+    orphans: list[dict[str, Any]]
+
+
+def _languages() -> set[str]:
+    from faster_whisper.tokenizer import _LANGUAGE_CODES
+    return set(_LANGUAGE_CODES)
+
+
+def read_log(case_dir: Path) -> list[dict[str, Any]]:
+    path = case_dir / LOG_PATH
+    if not path.is_file():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def current(case_dir: Path) -> dict[str, dict[str, Any]]:
+    """row_id -> {field: latest reviewed value}, folded from the log in order."""
+    out: dict[str, dict[str, Any]] = {}
+    for entry in read_log(case_dir):
+        out.setdefault(entry["row_id"], {})[entry["field"]] = entry["new"]
+    return out
+
+
+def orphans(case_dir: Path, known_ids: set[str]) -> list[dict[str, Any]]:
+    """Log entries whose row is not in the case's tables any more."""
+    return [e for e in read_log(case_dir) if e["row_id"] not in known_ids]
+
+
+def _append(case_dir: Path, entries: list[dict[str, Any]]) -> None:
+    path = case_dir / LOG_PATH
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.writelines(json.dumps(e, ensure_ascii=False, sort_keys=True) + "\n" for e in entries)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
+    """sheet -> rows as {column: value}; a formula cell's value is the formula text, marked
+    by ``__formula__`` (the list of its columns)."""
+    if path.suffix.lower() == ".csv":
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            rows = list(csv.DictReader(f))
+        sheet = next((s for s in REVIEW_COLUMNS if path.stem.lower() == s.lower()), None)
+        if sheet is None:
+            cols = set(rows[0]) if rows else set()
+            sheet = next((s for s, c in REVIEW_COLUMNS.items() if set(c) <= cols), None)
+        if sheet is None:
+            raise ReviewError(f"{path.name}: not a Segments, Events or Speakers table of audiopipe")
+        for r in rows:
+            # a CSV written by audiopipe quotes a leading '=' with an apostrophe; a bare one is a formula
+            r["__formula__"] = [k for k, v in r.items() if isinstance(v, str) and v.startswith(FORMULA_START)]
+            for k, v in r.items():
+                if isinstance(v, str) and v.startswith("'") and k != "__formula__":
+                    r[k] = v[1:]
+        return {sheet: rows}
+    try:
+        from openpyxl import load_workbook
+        wb = load_workbook(path, data_only=False, read_only=False)
+    except Exception as exc:  # a damaged or foreign file: say what it is
+        raise ReviewError(f"{path.name}: cannot be read as a workbook ({type(exc).__name__}: {exc})") from exc
+    out: dict[str, list[dict[str, Any]]] = {}
+    for sheet in REVIEW_COLUMNS:
+        if sheet not in wb.sheetnames:
+            continue
+        ws = wb[sheet]
+        rows = ws.iter_rows()
+        header = [c.value for c in next(rows, [])]
+        table = []
+        for cells in rows:
+            r = {h: c.value for h, c in zip(header, cells) if h}
+            r["__formula__"] = [h for h, c in zip(header, cells) if h and c.data_type == "f"]
+            table.append(r)
+        out[sheet] = table
+    if not out:
+        raise ReviewError(f"{path.name}: no Segments, Events or Speakers sheet: not an audiopipe case workbook")
+    return out
+
+
+def _plain(v: Any) -> Any:
+    """A table cell as JSON: numpy scalars as Python values, NaN as None."""
+    v = v.item() if hasattr(v, "item") else v
+    return None if isinstance(v, float) and math.isnan(v) else v
+
+
+def _normalise(field: str, value: Any, languages: set[str]) -> tuple[Any, str | None]:
+    """(value, None) or (None, why it is refused)."""
+    if field == "reviewed_is_gunshot":
+        if isinstance(value, bool):
+            return value, None
+        text = str(value).strip().lower()
+        if text in YES:
+            return True, None
+        if text in NO:
+            return False, None
+        return None, f"reviewed_is_gunshot must be yes or no, not {value!r}"
+    text = str(value).strip()
+    if field == "reviewed_language" and text.lower() not in languages:
+        return None, f"reviewed_language {text!r} is not a language code Whisper knows (e.g. az, ru, en)"
+    return (text.lower() if field == "reviewed_language" else text), None
+
+
+def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by: str | None = None,
+                       now: dt.datetime | None = None) -> ImportReport:
+    """Record the reviewer columns of ``edited`` that differ from what the case already holds.
+
+    tables: the case's current tables (``outputs.tables.build``), to check ids against and to
+    take the machine's values from. A row is refused whole (nothing from it recorded) when its
+    file is not in this case, its id is unknown or does not match its file/track columns, a
+    cell is a formula, or a value is invalid."""
+    sheets = _read_edited(edited)
+    digest = hashlib.sha256(edited.read_bytes()).hexdigest()
+    languages = _languages()
+    case_files = {sha for df in tables.values() if "sha256" in df.columns for sha in df["sha256"].dropna()}
+    machine = {name: {r["row_id"]: r for r in tables[name].to_dict("records")} for name in REVIEW_COLUMNS
+               if name in tables}
+    before = current(case_dir)
+    when = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
+    entries, refused, unchanged = [], [], 0
+    for sheet, rows in sheets.items():
+        fields = [f for f in REVIEW_COLUMNS[sheet] if f != "reviewed_by"]
+        for n, r in enumerate(rows, start=2):
+            given = {f: r.get(f) for f in fields if r.get(f) not in (None, "")}
+            rid = r.get("row_id")
+            if not given:
+                continue
+            row = machine.get(sheet, {}).get(rid)
+            bad = [c for c in r["__formula__"] if c in fields or c == "reviewed_by"]
+            checked = [_normalise(f, v, languages) for f, v in given.items()]
+            why = next((w for _, w in checked if w), None)
+            if r.get("sha256") not in case_files:
+                why = f"file {str(r.get('sha256'))[:12]}... is not in this case (a workbook from another case?)"
+            elif row is None or str(row["sha256"]) != str(r.get("sha256")) or str(row["track"]) != str(r.get("track")):
+                why = f"row_id {rid!r} is not a row of this case's {sheet} for that file and track (changed id?)"
+            elif bad:
+                why = f"a formula in {', '.join(bad)}: corrections are plain values"
+            if why:
+                refused.append(Refusal(sheet, n, rid, why))
+                continue
+            values = {f: v for f, (v, _) in zip(given, checked)}
+            who = str(r.get("reviewed_by") or by or getpass.getuser()).strip()
+            held = before.get(rid, {})
+            new = {f: v for f, v in values.items() if held.get(f) != v}
+            if not new:
+                unchanged += 1
+                continue
+            for f, v in new.items():
+                col = MACHINE_COLUMN.get(f)
+                entries.append({"at": when, "by": who, "source": edited.name, "source_sha256": digest,
+                                "sheet": sheet, "row_id": rid, "field": f,
+                                "machine": _plain(row.get(col)) if col else None, "old": held.get(f), "new": v})
+    if entries:
+        _append(case_dir, entries)
+    known = {rid for rows in machine.values() for rid in rows}
+    return ImportReport(len(entries), unchanged, refused, orphans(case_dir, known))

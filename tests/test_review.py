@@ -1,0 +1,163 @@
+"""Reviewers' corrections: an edited workbook comes back into the case with an audit trail."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import openpyxl
+import pytest
+import soundfile as sf
+from conftest import EVENTS, SPEECH, read_audio
+
+from audiopipe import cli, config, outputs, pipeline, review
+
+FAST = config.load("default").replace("speech", translate=False)
+
+
+@pytest.fixture(scope="module")
+def evidence(tmp_path_factory) -> Path:
+    """A German voice note, JFK's sentence and a real rifle burst after a second of quiet."""
+    ev = tmp_path_factory.mktemp("evidence")
+    shutil.copy(SPEECH / "de_01.wav", ev / "voice note.wav")
+    shutil.copy(SPEECH / "jfk_en.flac", ev / "jfk.flac")
+    burst, rate = read_audio(EVENTS / "gunshot_auto_burst_01.wav")
+    quiet = 1e-4 * np.random.default_rng(0).standard_normal((burst.shape[0], rate))
+    sf.write(ev / "burst.wav", np.concatenate([quiet, burst, quiet], axis=1).T, rate)
+    return ev
+
+
+@pytest.fixture()
+def case(evidence, tmp_path) -> Path:
+    out = tmp_path / "case"
+    pipeline.run(evidence, out, FAST, quiet=True)
+    return out
+
+
+def _sheet(path: Path, name: str) -> tuple[openpyxl.Workbook, object, dict[str, int]]:
+    wb = openpyxl.load_workbook(path)
+    ws = wb[name]
+    return wb, ws, {c.value: c.column for c in ws[1]}
+
+
+def _edit(case: Path, dest: Path, edits: dict[str, list[tuple[int, str, object]]]) -> Path:
+    """A reviewer's copy of case.xlsx with cells set: sheet -> [(row, column name, value)]."""
+    wb = openpyxl.load_workbook(case / "case.xlsx")
+    for sheet, cells in edits.items():
+        ws = wb[sheet]
+        cols = {c.value: c.column for c in ws[1]}
+        for row, col, value in cells:
+            ws.cell(row=row, column=cols[col], value=value)
+    wb.save(dest)
+    return dest
+
+
+def _result_hashes(case: Path) -> dict[str, str]:
+    return {p.name + p.parent.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in case.rglob("result.json")}
+
+
+def _row_of(case: Path, sheet: str, column: str, value) -> int:
+    _, ws, cols = _sheet(case / "case.xlsx", sheet)
+    return next(r for r in range(2, ws.max_row + 1) if ws.cell(row=r, column=cols[column]).value == value)
+
+
+def test_corrections_come_back_with_who_when_and_what_and_the_machine_output_stays(case, tmp_path, capsys):
+    machine = _result_hashes(case)
+    de = _row_of(case, "Segments", "language", "de")
+    edited = _edit(case, tmp_path / "edited by A.xlsx", {
+        "Segments": [(de, "reviewed_text", "Korrigierter Text"), (de, "reviewed_language", "AZ"),
+                     (de, "reviewed_by", "A. Reviewer")],
+        "Events": [(2, "reviewed_is_gunshot", "no"), (2, "reviewer_note", "a door, heard on the original")],
+    })
+    assert cli.main(["review", "import", str(case), str(edited), "--by", "B. Default"]) == 0
+    assert "4 correction(s) recorded" in capsys.readouterr().out
+    log = review.read_log(case)
+    digest = hashlib.sha256(edited.read_bytes()).hexdigest()
+    assert {(e["sheet"], e["field"], e["new"]) for e in log} == {
+        ("Segments", "reviewed_text", "Korrigierter Text"), ("Segments", "reviewed_language", "az"),
+        ("Events", "reviewed_is_gunshot", False), ("Events", "reviewer_note", "a door, heard on the original")}
+    assert all(e["source_sha256"] == digest and e["source"] == edited.name and e["old"] is None for e in log)
+    assert {e["by"] for e in log if e["sheet"] == "Segments"} == {"A. Reviewer"}
+    assert {e["by"] for e in log if e["sheet"] == "Events"} == {"B. Default"}
+    seg = next(e for e in log if e["field"] == "reviewed_language")
+    assert seg["machine"] == "de"  # the machine's value, recorded beside the correction
+    assert next(e for e in log if e["field"] == "reviewed_is_gunshot")["machine"] is True
+
+    assert _result_hashes(case) == machine  # result.json stays what the models said
+    _, ws, cols = _sheet(case / "case.xlsx", "Segments")
+    row = {name: ws.cell(row=de, column=c).value for name, c in cols.items()}
+    assert row["reviewed_text"] == "Korrigierter Text" and row["reviewed_language"] == "az"
+    assert row["text"] != "Korrigierter Text" and row["language"] == "de"
+    with open(case / "events.csv", encoding="utf-8-sig", newline="") as f:
+        ev = next(csv.DictReader(f))
+    assert ev["reviewed_is_gunshot"] == "False" and ev["is_gunshot"] == "True"
+    manifest = json.loads((case / "manifest.json").read_text())
+    assert "review/corrections.jsonl" in manifest["outputs"]
+    assert "review/corrections.jsonl" in (case / "SHA256SUMS").read_text()
+
+    # the same workbook again: nothing new; a second correction records the one it replaces
+    assert cli.main(["review", "import", str(case), str(edited)]) == 0
+    assert len(review.read_log(case)) == 4
+    again = _edit(case, tmp_path / "edited again.xlsx", {"Segments": [(de, "reviewed_text", "Noch besser")]})
+    assert cli.main(["review", "import", str(case), str(again), "--by", "C"]) == 0
+    last = review.read_log(case)[-1]
+    assert (last["old"], last["new"], last["by"]) == ("Korrigierter Text", "Noch besser", "C")
+
+
+def test_bad_rows_are_refused_whole_with_a_reason_and_the_good_ones_kept(case, tmp_path, capsys):
+    _, ws, _ = _sheet(case / "case.xlsx", "Segments")
+    n_rows = ws.max_row
+    assert n_rows >= 5, "JFK's sentence and the voice note give several segments"
+    edited = _edit(case, tmp_path / "bad.xlsx", {"Segments": [
+        (2, "reviewed_text", "=HYPERLINK(\"http://evil.example\",\"x\")"),  # a formula
+        (3, "reviewed_language", "xx"), (3, "reviewed_text", "fine text, bad language"),
+        (4, "row_id", "000000000000:0:s99"), (4, "reviewed_text", "moved row"),
+        (5, "sha256", "f" * 64), (5, "reviewed_text", "from another case"),
+        (n_rows, "reviewed_text", "a good correction"),
+    ]})
+    assert cli.main(["review", "import", str(case), str(edited)]) == 4
+    out = capsys.readouterr().out
+    assert "1 correction(s) recorded" in out and "4 row(s) refused" in out
+    reasons = [line for line in out.splitlines() if "refused:" in line]
+    assert len(reasons) == 4
+    assert "formula" in reasons[0] and "not a language code" in reasons[1]
+    assert "changed id" in reasons[2] and "not in this case" in reasons[3]
+    log = review.read_log(case)
+    assert [e["new"] for e in log] == ["a good correction"]
+
+
+def test_a_model_rerun_keeps_the_corrections_and_reports_those_whose_row_is_gone(evidence, case, tmp_path):
+    edited = _edit(case, tmp_path / "e.xlsx", {"Segments": [(2, "reviewed_text", "kept")],
+                                               "Events": [(2, "reviewed_is_gunshot", "yes")]})
+    assert cli.main(["review", "import", str(case), str(edited)]) == 0
+    pipeline.run(evidence, case, FAST.replace("events", enabled=False), quiet=True)  # events gone
+    _, ws, cols = _sheet(case / "case.xlsx", "Segments")
+    assert ws.cell(row=2, column=cols["reviewed_text"]).value == "kept"
+    _, ws, _ = _sheet(case / "case.xlsx", "Events")
+    assert ws.max_row == 1  # no event rows any more ...
+    tabs = outputs.case_tables(case, outputs.load_manifest(case))
+    known = {rid for df in tabs.values() if "row_id" in df.columns for rid in df["row_id"]}
+    gone = review.orphans(case, known)
+    assert [e["field"] for e in gone] == ["reviewed_is_gunshot"]  # ... and its correction is still in the log
+    assert len(review.read_log(case)) == 2
+
+
+def test_a_sheet_saved_as_csv_imports_the_same_way(case, tmp_path, capsys):
+    """events.csv as the reviewer saved it (UTF-8 with BOM, the columns audiopipe wrote)."""
+    with open(case / "events.csv", encoding="utf-8-sig", newline="") as f:
+        rows = list(csv.DictReader(f))
+    rows[0]["reviewed_is_gunshot"] = "No"
+    rows[0]["reviewed_by"] = "D. Reviewer"
+    edited = tmp_path / "events.csv"
+    with open(edited, "w", encoding="utf-8-sig", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    assert cli.main(["review", "import", str(case), str(edited)]) == 0
+    (entry,) = review.read_log(case)
+    assert (entry["sheet"], entry["row_id"], entry["new"], entry["by"]) == ("Events", rows[0]["row_id"], False,
+                                                                            "D. Reviewer")
