@@ -7,9 +7,10 @@ row against the case (its file, its id, no formula, a language Whisper knows, a 
 gunshots), and appends one line per changed cell to ``review/corrections.jsonl``: who, when,
 the edited file and its SHA-256, the sheet, the row, the field, the machine's value, the
 previous reviewed value and the new one. The log is only ever appended to; ``result.json``
-stays what the models said. ``current`` folds the log into the latest value per cell, which
-the tables show beside the machine's columns; a correction whose row no longer exists (the
-models were rerun and the row went away) is listed by ``orphans``, never dropped.
+stays what the models said. ``apply`` folds the log into the tables' reviewer columns (the
+latest value per cell), finding each row again by its id where it is still where it was, else
+by time (a rerun of the models may renumber segments); a correction whose row is gone is
+returned apart (listed at import), never dropped.
 """
 
 from __future__ import annotations
@@ -78,17 +79,61 @@ def read_log(case_dir: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
-def current(case_dir: Path) -> dict[str, dict[str, Any]]:
-    """row_id -> {field: latest reviewed value}, folded from the log in order."""
-    out: dict[str, dict[str, Any]] = {}
-    for entry in read_log(case_dir):
-        out.setdefault(entry["row_id"], {})[entry["field"]] = entry["new"]
-    return out
+def _span(sheet: str, row: dict[str, Any]) -> dict[str, float]:
+    """Where a row sits in its file, kept with each correction to find the row again."""
+    if sheet == "Segments":
+        return {"start_s": float(row["start_s"]), "end_s": float(row["end_s"])}
+    if sheet == "Events":
+        return {"time_s": float(row["time_s"])}
+    return {}
 
 
-def orphans(case_dir: Path, known_ids: set[str]) -> list[dict[str, Any]]:
-    """Log entries whose row is not in the case's tables any more."""
-    return [e for e in read_log(case_dir) if e["row_id"] not in known_ids]
+def _locate(entry: dict[str, Any], rows: dict[str, dict[str, Any]]) -> str | None:
+    """The current row a correction belongs to: its own id if that row is still where it was;
+    else, in the same file and track, the segment that overlaps its span most (at least half
+    of the shorter of the two) or the event within 50 ms of its time; else None."""
+    def fits(row: dict[str, Any]) -> float:
+        if "start_s" in entry:
+            overlap = min(entry["end_s"], row["end_s"]) - max(entry["start_s"], row["start_s"])
+            shorter = min(entry["end_s"] - entry["start_s"], row["end_s"] - row["start_s"])
+            return overlap / shorter if shorter > 0 and overlap >= 0.5 * shorter else -1.0
+        if "time_s" in entry:
+            gap = abs(row["time_s"] - entry["time_s"])
+            return 1.0 - gap if gap <= 0.05 else -1.0
+        return 1.0  # speakers: the id is the speaker label
+    own = rows.get(entry["row_id"])
+    if own is not None and fits(own) >= 0:
+        return entry["row_id"]
+    if "start_s" not in entry and "time_s" not in entry:
+        return None
+    prefix = entry["row_id"].rsplit(":", 1)[0] + ":"  # same file and track
+    best = max(((fits(r), rid) for rid, r in rows.items() if rid.startswith(prefix)), default=(-1.0, None))
+    return best[1] if best[0] >= 0 else None
+
+
+def apply(tables: dict[str, Any], log: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The tables with the corrections of the log in their reviewer columns (the latest value
+    per cell, in log order), and the log entries whose row is gone (kept, never dropped)."""
+    out = dict(tables)
+    lost = []
+    for sheet in REVIEW_COLUMNS:
+        if sheet not in tables:
+            continue
+        df = tables[sheet].copy()
+        rows = {r["row_id"]: r for r in df.to_dict("records")}
+        index = {rid: i for i, rid in zip(df.index, df["row_id"])}
+        for entry in (e for e in log if e["sheet"] == sheet):
+            rid = _locate(entry, rows)
+            if rid is None:
+                lost.append(entry)
+                continue
+            df[entry["field"]] = df[entry["field"]].astype(object)
+            df.at[index[rid], entry["field"]] = entry["new"]
+            if entry["field"] != "reviewed_by":
+                df["reviewed_by"] = df["reviewed_by"].astype(object)
+                df.at[index[rid], "reviewed_by"] = entry["by"]
+        out[sheet] = df
+    return out, lost
 
 
 def _append(case_dir: Path, entries: list[dict[str, Any]]) -> None:
@@ -179,7 +224,6 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
     case_files = {sha for df in tables.values() if "sha256" in df.columns for sha in df["sha256"].dropna()}
     machine = {name: {r["row_id"]: r for r in tables[name].to_dict("records")} for name in REVIEW_COLUMNS
                if name in tables}
-    before = current(case_dir)
     when = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
     entries, refused, unchanged = [], [], 0
     for sheet, rows in sheets.items():
@@ -203,8 +247,11 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
                 refused.append(Refusal(sheet, n, rid, why))
                 continue
             values = {f: v for f, (v, _) in zip(given, checked)}
-            who = str(r.get("reviewed_by") or by or getpass.getuser()).strip()
-            held = before.get(rid, {})
+            # reviewed_by as exported names the last reviewer: only a name typed anew is this one's
+            typed = r.get("reviewed_by")
+            fresh = typed not in (None, "") and str(typed).strip() != str(_plain(row.get("reviewed_by")) or "")
+            who = str(typed if fresh else (by or getpass.getuser())).strip()
+            held = {f: _plain(row.get(f)) for f in fields}
             new = {f: v for f, v in values.items() if held.get(f) != v}
             if not new:
                 unchanged += 1
@@ -212,9 +259,10 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
             for f, v in new.items():
                 col = MACHINE_COLUMN.get(f)
                 entries.append({"at": when, "by": who, "source": edited.name, "source_sha256": digest,
-                                "sheet": sheet, "row_id": rid, "field": f,
+                                "sheet": sheet, "row_id": rid, **_span(sheet, row), "field": f,
                                 "machine": _plain(row.get(col)) if col else None, "old": held.get(f), "new": v})
     if entries:
         _append(case_dir, entries)
-    known = {rid for rows in machine.values() for rid in rows}
-    return ImportReport(len(entries), unchanged, refused, orphans(case_dir, known))
+    stripped = {name: df.assign(**{c: None for c in REVIEW_COLUMNS[name]}) if name in REVIEW_COLUMNS else df
+                for name, df in tables.items()}
+    return ImportReport(len(entries), unchanged, refused, apply(stripped, read_log(case_dir))[1])

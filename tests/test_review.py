@@ -10,11 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import openpyxl
+import pandas as pd
 import pytest
 import soundfile as sf
 from conftest import EVENTS, SPEECH, read_audio
 
 from audiopipe import cli, config, outputs, pipeline, review
+from audiopipe.outputs import tables
 
 FAST = config.load("default").replace("speech", translate=False)
 
@@ -95,6 +97,10 @@ def test_corrections_come_back_with_who_when_and_what_and_the_machine_output_sta
     with open(case / "events.csv", encoding="utf-8-sig", newline="") as f:
         ev = next(csv.DictReader(f))
     assert ev["reviewed_is_gunshot"] == "False" and ev["is_gunshot"] == "True"
+    (subs,) = case.rglob("transcript.reviewed.srt")  # only the file that was corrected
+    assert "| az] Korrigierter Text" in subs.read_text(encoding="utf-8")
+    machine_srt = (subs.parent / "transcript.srt").read_text(encoding="utf-8")
+    assert "Korrigierter Text" not in machine_srt and "| de]" in machine_srt
     manifest = json.loads((case / "manifest.json").read_text())
     assert "review/corrections.jsonl" in manifest["outputs"]
     assert "review/corrections.jsonl" in (case / "SHA256SUMS").read_text()
@@ -139,9 +145,8 @@ def test_a_model_rerun_keeps_the_corrections_and_reports_those_whose_row_is_gone
     assert ws.cell(row=2, column=cols["reviewed_text"]).value == "kept"
     _, ws, _ = _sheet(case / "case.xlsx", "Events")
     assert ws.max_row == 1  # no event rows any more ...
-    tabs = outputs.case_tables(case, outputs.load_manifest(case))
-    known = {rid for df in tabs.values() if "row_id" in df.columns for rid in df["row_id"]}
-    gone = review.orphans(case, known)
+    inputs = outputs.load_manifest(case)["inputs"]
+    _, gone = review.apply(tables.build(outputs.load_results(case, inputs), inputs), review.read_log(case))
     assert [e["field"] for e in gone] == ["reviewed_is_gunshot"]  # ... and its correction is still in the log
     assert len(review.read_log(case)) == 2
 
@@ -161,3 +166,20 @@ def test_a_sheet_saved_as_csv_imports_the_same_way(case, tmp_path, capsys):
     (entry,) = review.read_log(case)
     assert (entry["sheet"], entry["row_id"], entry["new"], entry["by"]) == ("Events", rows[0]["row_id"], False,
                                                                             "D. Reviewer")
+
+
+def test_a_correction_follows_its_segment_by_time_when_a_rerun_renumbers_them():
+    """Segment 1 (2-4 s) was corrected; after a rerun a new segment 0 comes first and the
+    corrected words are segment 2 at 2.1-4.0 s: the correction goes there, not to the new
+    segment 1; a correction whose time matches nothing any more is returned apart."""
+    rows = [{"sha256": "a" * 64, "track": 0, "row_id": f"aaaaaaaaaaaa:0:s{i}", "start_s": a, "end_s": b,
+             **{c: None for c in review.REVIEW_COLUMNS["Segments"]}}
+            for i, (a, b) in enumerate([(0.0, 1.0), (1.0, 2.0), (2.1, 4.0)])]
+    log = [{"sheet": "Segments", "row_id": "aaaaaaaaaaaa:0:s1", "start_s": 2.0, "end_s": 4.0, "by": "A",
+            "field": "reviewed_text", "new": "corrected"},
+           {"sheet": "Segments", "row_id": "aaaaaaaaaaaa:0:s7", "start_s": 30.0, "end_s": 31.0, "by": "A",
+            "field": "reviewed_text", "new": "gone"}]
+    out, gone = review.apply({"Segments": pd.DataFrame(rows)}, log)
+    assert list(out["Segments"]["reviewed_text"]) == [None, None, "corrected"]
+    assert list(out["Segments"]["reviewed_by"]) == [None, None, "A"]
+    assert [e["new"] for e in gone] == ["gone"]

@@ -72,6 +72,7 @@ def load_results(case_dir: Path, inputs: list[dict[str, Any]]) -> list[dict[str,
 def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> None:
     """Case-level tables, workbook, manifest, and finally ``SHA256SUMS`` over all of it."""
     tabs = case_tables(case_dir, manifest)
+    _write_reviewed_subtitles(case_dir, load_results(case_dir, manifest["inputs"]), tabs["Segments"])
     sheets.write_csvs(tabs, case_dir)
     if cfg.xlsx:
         sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
@@ -92,8 +93,26 @@ def load_manifest(case_dir: Path) -> dict[str, Any]:
 def case_tables(case_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """The case's review tables as they stand (machine values and the corrections so far)."""
     window = manifest.get("config", {}).get("align", {}).get("window_s", 5.0)
-    return tables.build(load_results(case_dir, manifest["inputs"]), manifest["inputs"], window_s=window,
-                        reviews=review.current(case_dir))
+    tabs = tables.build(load_results(case_dir, manifest["inputs"]), manifest["inputs"], window_s=window)
+    return review.apply(tabs, review.read_log(case_dir))[0]
+
+
+def _write_reviewed_subtitles(case_dir: Path, results: list[dict[str, Any]], segments) -> None:
+    """``transcript.reviewed.srt``/``.vtt`` beside the machine's, for every file with a
+    reviewed segment: the reviewed words, language and speaker where given."""
+    fields = {"reviewed_text": "text", "reviewed_language": "language", "reviewed_speaker": "speaker"}
+    done = segments[segments[list(fields)].notna().any(axis=1)]
+    for r in results:
+        rows = done[done["sha256"] == r["sha256"]]
+        if rows.empty:
+            continue
+        segs = [dict(s) for s in r.get("segments", [])]
+        for row in rows.to_dict("records"):
+            i = int(row["row_id"].rsplit(":s", 1)[1])
+            segs[i].update({m: row[f] for f, m in fields.items() if isinstance(row[f], str) and row[f]})
+        folder = case_dir / "files" / r["sha256"][:12]
+        atomic_write_text(folder / "transcript.reviewed.srt", subtitles.srt(segs))
+        atomic_write_text(folder / "transcript.reviewed.vtt", subtitles.vtt(segs))
 
 
 def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:

@@ -61,17 +61,15 @@ def _file_label(result: dict[str, Any]) -> str:
     return result["paths"][0] if result.get("paths") else result["sha256"][:12]
 
 
-def _reviewed(rid: str, sheet: str, reviews: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """The row id and the reviewer columns of one row, with the latest corrections."""
-    held = reviews.get(rid, {})
-    return {"row_id": rid, **{c: held.get(c) for c in REVIEW_COLUMNS[sheet]}}
+def _reviewed(rid: str, sheet: str) -> dict[str, Any]:
+    """The row id and the (empty) reviewer columns of one row: ``review.apply`` fills them."""
+    return {"row_id": rid, **{c: None for c in REVIEW_COLUMNS[sheet]}}
 
 
-def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0,
-          reviews: dict[str, dict[str, Any]] | None = None) -> dict[str, pd.DataFrame]:
-    """All review tables: sheet name -> DataFrame. reviews: row_id -> {reviewer column: value}
-    (``review.current``), shown in the reviewer columns beside the machine's."""
-    reviews = reviews or {}
+def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0
+          ) -> dict[str, pd.DataFrame]:
+    """All review tables: sheet name -> DataFrame (the machine's values; the reviewer columns
+    empty until ``review.apply``)."""
     segs, evs, bursts, speakers, timeline, words = [], [], [], [], [], []
     for r in results:
         if r.get("status") != "ok":
@@ -94,7 +92,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "flags": ", ".join(s["flags"]), "nearest_event_s": nearest[0],
                 "nearest_event_offset_s": nearest[1],
                 "events_within_window": sum(1 for _, o in offsets if abs(o) <= window_s),
-                **_reviewed(row_id(sha, s["track"], "s", i), "Segments", reviews),
+                **_reviewed(row_id(sha, s["track"], "s", i), "Segments"),
             })
             for w in s.get("words", []):
                 words.append({"file": f, "sha256": sha, "track": s["track"], "segment": i,
@@ -120,7 +118,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "distance_m_min": e.get("distance_m_min"), "distance_m_max": e.get("distance_m_max"),
                 "nearest_segment": a.get("segment_index"), "speech_offset_s": a.get("offset_s"),
                 "speaker": a.get("speaker"), "language": a.get("language"), "text": a.get("text"),
-                **_reviewed(row_id(sha, e["track"], "e", j), "Events", reviews),
+                **_reviewed(row_id(sha, e["track"], "e", j), "Events"),
             })
             if e["is_gunshot"]:
                 timeline.append({"file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"],
@@ -157,7 +155,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
             speakers.append({"file": f, "sha256": sha, "track": track, "speaker": spk, "turns": entry["turns"],
                              "speech_s": round(entry["speech_s"], 3),
                              "languages": ", ".join(sorted(entry["languages"])),
-                             **_reviewed(row_id(sha, track, "p", spk), "Speakers", reviews)})
+                             **_reviewed(row_id(sha, track, "p", spk), "Speakers")})
     order = {"burst": 0, "gunshot": 1, "speech": 2}
     timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
     files = [{c: row.get(c) for c in FILES_COLUMNS} for row in inputs]
