@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -183,3 +184,21 @@ def test_a_correction_follows_its_segment_by_time_when_a_rerun_renumbers_them():
     assert list(out["Segments"]["reviewed_text"]) == [None, None, "corrected"]
     assert list(out["Segments"]["reviewed_by"]) == [None, None, "A"]
     assert [e["new"] for e in gone] == ["gone"]
+
+
+def test_a_workbook_saved_by_libreoffice_imports_the_same_way(case, tmp_path):
+    """The reviewer's copy edited, then opened and saved again by LibreOffice Calc (its own
+    writer, its own types): the correction comes through unchanged."""
+    office = shutil.which("soffice") or shutil.which("libreoffice")
+    if office is None:
+        pytest.skip("LibreOffice is not installed (make test-deps installs libreoffice-calc-nogui as root)")
+    row = _row_of(case, "Segments", "language", "de")
+    edited = _edit(case, tmp_path / "edited.xlsx", {"Segments": [(row, "reviewed_language", "az"),
+                                                                 (row, "reviewer_note", "Azeri, not German")]})
+    subprocess.run([office, "--headless", f"-env:UserInstallation=file://{tmp_path}/lo", "--convert-to", "xlsx",
+                    "--outdir", str(tmp_path / "lo-saved"), str(edited)], check=True, capture_output=True, timeout=180)
+    saved = tmp_path / "lo-saved" / "edited.xlsx"
+    assert saved.read_bytes() != edited.read_bytes()
+    assert cli.main(["review", "import", str(case), str(saved), "--by", "E"]) == 0
+    assert {(e["field"], e["new"], e["by"]) for e in review.read_log(case)} == {
+        ("reviewed_language", "az", "E"), ("reviewer_note", "Azeri, not German", "E")}
