@@ -311,9 +311,9 @@ def _replace(e: Event, **changes) -> Event:
     return dataclasses.replace(e, **changes)
 
 
-def _is_crack(f: dict[str, float], cfg: EventsConfig) -> bool:
-    """Short and bright: the N-wave of a bullet passing faster than sound (f: features)."""
-    return f["centroid_hz"] >= cfg.crack_min_centroid_hz and f["duration_ms"] <= cfg.crack_max_duration_ms
+def _is_crack(centroid_hz: float, duration_ms: float, cfg: EventsConfig) -> bool:
+    """Short and bright: the N-wave of a bullet passing faster than sound."""
+    return centroid_hz >= cfg.crack_min_centroid_hz and duration_ms <= cfg.crack_max_duration_ms
 
 
 def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
@@ -335,7 +335,7 @@ def _pair_cracks(events: list[Event], cfg: EventsConfig) -> list[Event]:
     while i < len(events):
         e = events[i]
         nxt = events[i + 1] if i + 1 < len(events) else None
-        if (nxt is not None and _is_crack({"centroid_hz": e.centroid_hz, "duration_ms": e.duration_ms}, cfg)
+        if (nxt is not None and _is_crack(e.centroid_hz, e.duration_ms, cfg)
                 and 0 < nxt.time_s - e.time_s <= cfg.crack_max_gap_s
                 and nxt.centroid_hz < 0.6 * e.centroid_hz and nxt.is_gunshot
                 and e.peak_dbfs >= nxt.peak_dbfs - cfg.crack_max_drop_db):
@@ -384,7 +384,7 @@ def _block_candidates(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float
         # a quieter onset soon after a louder one is its echo, unless the louder one is a
         # supersonic crack and this is the (darker) muzzle blast that follows it
         echo = any(onset - s <= cfg.echo_window_s * sr and pk_db <= p - cfg.echo_drop_db
-                   and not (_is_crack(c.features, cfg) and f["centroid_hz"] < 0.6 * c.features["centroid_hz"])
+                   and not (_is_crack(c.features["centroid_hz"], c.features["duration_ms"], cfg) and f["centroid_hz"] < 0.6 * c.features["centroid_hz"])
                    for (s, p), c in zip(kept_peaks[-8:], found[-8:]))
         if echo:
             continue
@@ -428,7 +428,6 @@ class Classifier:
     """
 
     def __init__(self, spec: dict):
-        self.spec = spec
         self.features: list[str] = spec["features"]
         self.mean = np.asarray(spec["mean"], np.float64)
         self.scale = np.asarray(spec["scale"], np.float64)
