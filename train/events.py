@@ -320,7 +320,11 @@ def choose_thresholds(fs: list[tuple[Variant, float]]) -> tuple[float, float]:
         return round(found / n_g - called / n_l, 9)
 
     possible = max(grid, key=lambda t: (youden(t), t))
-    sure = min((t for t in grid if rates(fs, t)[2] <= 0.15 * rates(fs, t)[3]), default=grid[-1])
+    def called(t: float) -> float:
+        _, _, n_called, n_lookalike = rates(fs, t)
+        return n_called / n_lookalike
+
+    sure = min((t for t in grid if called(t) <= 0.15), default=grid[-1])
     return float(max(sure, possible)), float(possible)
 
 
