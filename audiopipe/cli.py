@@ -102,7 +102,7 @@ def _review_import(args: argparse.Namespace) -> int:
     manifest = outputs.load_manifest(args.case_dir)
     rep = review.import_corrections(args.case_dir, args.edited, outputs.case_tables(args.case_dir, manifest),
                                     by=args.by)
-    outputs.report(args.case_dir, config.load("default").outputs)
+    outputs.write_case(args.case_dir, manifest, config.load("default").outputs)  # tables, not pictures
     print(f"{rep.imported} correction(s) recorded in {args.case_dir / review.LOG_PATH}; "
           f"{rep.unchanged} row(s) already held; {len(rep.refused)} row(s) refused")
     for r in rep.refused:

@@ -161,7 +161,7 @@ def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
             # a CSV written by audiopipe quotes a leading '=' with an apostrophe; a bare one is a formula
             r["__formula__"] = [k for k, v in r.items() if isinstance(v, str) and v.startswith(FORMULA_START)]
             for k, v in r.items():
-                if isinstance(v, str) and v.startswith("'") and k != "__formula__":
+                if isinstance(v, str) and v.startswith("'"):
                     r[k] = v[1:]
         return {sheet: rows}
     try:
@@ -214,16 +214,17 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
                        now: dt.datetime | None = None) -> ImportReport:
     """Record the reviewer columns of ``edited`` that differ from what the case already holds.
 
-    tables: the case's current tables (``outputs.tables.build``), to check ids against and to
-    take the machine's values from. A row is refused whole (nothing from it recorded) when its
+    tables: the case's tables with the machine's values (``outputs.case_tables``), to check
+    ids against; the corrections already in the log are applied to them here. A row is refused whole (nothing from it recorded) when its
     file is not in this case, its id is unknown or does not match its file/track columns, a
     cell is a formula, or a value is invalid."""
     sheets = _read_edited(edited)
     digest = hashlib.sha256(edited.read_bytes()).hexdigest()
     languages = _languages()
     case_files = {sha for df in tables.values() if "sha256" in df.columns for sha in df["sha256"].dropna()}
-    machine = {name: {r["row_id"]: r for r in tables[name].to_dict("records")} for name in REVIEW_COLUMNS
-               if name in tables}
+    held_tables, _ = apply(tables, read_log(case_dir))
+    machine = {name: {r["row_id"]: r for r in held_tables[name].to_dict("records")} for name in REVIEW_COLUMNS
+               if name in held_tables}
     when = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
     entries, refused, unchanged = [], [], 0
     for sheet, rows in sheets.items():
@@ -263,6 +264,4 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
                                 "machine": _plain(row.get(col)) if col else None, "old": held.get(f), "new": v})
     if entries:
         _append(case_dir, entries)
-    stripped = {name: df.assign(**{c: None for c in REVIEW_COLUMNS[name]}) if name in REVIEW_COLUMNS else df
-                for name, df in tables.items()}
-    return ImportReport(len(entries), unchanged, refused, apply(stripped, read_log(case_dir))[1])
+    return ImportReport(len(entries), unchanged, refused, apply(tables, read_log(case_dir))[1])

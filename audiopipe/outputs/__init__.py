@@ -71,8 +71,9 @@ def load_results(case_dir: Path, inputs: list[dict[str, Any]]) -> list[dict[str,
 
 def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> None:
     """Case-level tables, workbook, manifest, and finally ``SHA256SUMS`` over all of it."""
-    tabs = case_tables(case_dir, manifest)
-    _write_reviewed_subtitles(case_dir, load_results(case_dir, manifest["inputs"]), tabs["Segments"])
+    results = load_results(case_dir, manifest["inputs"])
+    tabs, _ = review.apply(case_tables(case_dir, manifest, results), review.read_log(case_dir))
+    _write_reviewed_subtitles(case_dir, results, tabs["Segments"])
     sheets.write_csvs(tabs, case_dir)
     if cfg.xlsx:
         sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
@@ -90,11 +91,13 @@ def load_manifest(case_dir: Path) -> dict[str, Any]:
     return json.loads(manifest_path.read_text(encoding="utf-8"))
 
 
-def case_tables(case_dir: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """The case's review tables as they stand (machine values and the corrections so far)."""
+def case_tables(case_dir: Path, manifest: dict[str, Any], results: list[dict[str, Any]] | None = None
+                ) -> dict[str, Any]:
+    """The case's review tables with the machine's values (reviewer columns empty:
+    ``review.apply`` fills them); results: the stored results, read here when not given."""
+    results = load_results(case_dir, manifest["inputs"]) if results is None else results
     window = manifest.get("config", {}).get("align", {}).get("window_s", 5.0)
-    tabs = tables.build(load_results(case_dir, manifest["inputs"]), manifest["inputs"], window_s=window)
-    return review.apply(tabs, review.read_log(case_dir))[0]
+    return tables.build(results, manifest["inputs"], window_s=window)
 
 
 def _write_reviewed_subtitles(case_dir: Path, results: list[dict[str, Any]], segments) -> None:
