@@ -153,6 +153,9 @@ class OutputsConfig:
     xlsx: bool = True
     timeline_png: bool = True
     max_cell_chars: int = 32767
+    review_page: bool = True  # review.html per case and per file
+    audio_copy: str = "opus"  # the page's listening copy of each track: opus (WebM), mp3 or none
+    audio_copy_kbps: int = 48
 
 
 @dataclass(frozen=True)
@@ -245,6 +248,8 @@ def _validate(cfg: Config) -> None:
         value = getattr(e, name)
         if value is not None and (not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0):
             raise ConfigError(f"events.{name} must be within [0, 1] (or null: the classifier's)")
+    if cfg.outputs.audio_copy not in ("opus", "mp3", "none") or not 8 <= cfg.outputs.audio_copy_kbps <= 320:
+        raise ConfigError("outputs.audio_copy must be opus, mp3 or none, and outputs.audio_copy_kbps within [8, 320]")
     if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
         raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
     if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:

@@ -176,9 +176,10 @@ class Analyzer:
         result.stages["diarization"] = "done"
         return turns
 
-    def analyse(self, media: MediaFile, probed: Probe, result: FileResult, progress: str = "") -> list:
-        """Decode and run every enabled stage; fills ``result``; returns the tracks'
-        timeline summaries (``outputs.timeline.summarise``).
+    def analyse(self, media: MediaFile, probed: Probe, result: FileResult, progress: str = "") -> tuple[list, list]:
+        """Decode and run every enabled stage; fills ``result``; returns the tracks' timeline
+        summaries (``outputs.timeline.summarise``) and the review page's listening copies (bytes
+        per track, none when ``outputs.audio_copy`` is none).
 
         Memory: once the events stage and the timeline summary have read the native-rate
         samples, they are let go (unless diarizing by channel, which reads them again): for
@@ -204,6 +205,9 @@ class Analyzer:
         else:
             result.stages["events"] = "off"
         summaries = [outputs.timeline.summarise(t.audio_native, t.native_rate_hz) for t in tracks]
+        out = cfg.outputs
+        copies = ([outputs.page.audio_copy(t.audio_native, t.native_rate_hz, out.audio_copy, out.audio_copy_kbps)
+                   for t in tracks] if out.review_page and out.audio_copy != "none" else [])
         if not (cfg.diarization.enabled and cfg.diarization.by_channel):
             tracks = [dataclasses.replace(t, audio_native=np.zeros((t.channels, 0), np.float32)) for t in tracks]
             result.tracks = tracks
@@ -247,7 +251,7 @@ class Analyzer:
         result.segments, result.aligned_events = align.align(result.segments, result.events,
                                                              result.bursts, cfg.align)
         result.stages["align"] = "done"
-        return summaries
+        return summaries, copies
 
 
 LONG_FILE_S = 600.0  # files at least this long log their progress inside the file
@@ -408,9 +412,10 @@ def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyze
                         size_bytes=media.size_bytes, status="ok", probe=item.probe, resume_key=key)
     started = time.perf_counter()
     summaries: list = []
+    copies: list = []
     permanent = False
     try:
-        summaries = analyzer.analyse(media, item.probe, result, item.progress)
+        summaries, copies = analyzer.analyse(media, item.probe, result, item.progress)
     except AudiopipeError as exc:
         result.status, result.error_kind, result.error = "error", exc.kind, str(exc)
         permanent = exc.permanent
@@ -424,7 +429,7 @@ def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyze
     data = to_dict(result)
     data["error_permanent"] = permanent
     try:
-        outputs.write_file(folder, data, summaries, cfg.outputs)
+        outputs.write_file(folder, data, summaries, cfg.outputs, copies)
     except OSError as exc:
         result.status, result.error_kind = "error", "write"
         result.error = (f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}; "

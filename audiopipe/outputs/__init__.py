@@ -1,5 +1,6 @@
-"""What reviewers open: per file ``result.json`` (+ schema), SRT/VTT, ``timeline.png``;
-per case ``case.xlsx``, the same tables as CSV, ``manifest.json`` and ``SHA256SUMS``.
+"""What reviewers open: per file ``result.json`` (+ schema), SRT/VTT, ``timeline.png``,
+``review.html`` with its listening copy of the audio; per case ``case.xlsx``, the same tables
+as CSV, ``review.html`` (the list of files), ``manifest.json`` and ``SHA256SUMS``.
 
 Everything here works from stored result dicts, so ``report`` rebuilds all of it without
 running a model.
@@ -15,8 +16,8 @@ import jsonschema
 
 from .. import review
 from ..config import OutputsConfig
-from ..provenance import UNHASHED, atomic_write_json, atomic_write_text, write_sha256sums
-from . import sheets, subtitles, tables, timeline
+from ..provenance import UNHASHED, atomic_write_bytes, atomic_write_json, atomic_write_text, write_sha256sums
+from . import page, sheets, subtitles, tables, timeline
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "result.schema.json"
 RESULT_NAME = "result.json"
@@ -45,13 +46,17 @@ def _write_views(folder: Path, result: dict[str, Any], cfg: OutputsConfig) -> No
         timeline.draw(folder / "timeline.png", result, timeline.load_summary(summary))
 
 
-def write_file(folder: Path, result: dict[str, Any], summaries: list[dict], cfg: OutputsConfig) -> None:
+def write_file(folder: Path, result: dict[str, Any], summaries: list[dict], cfg: OutputsConfig,
+               copies: list[bytes] = ()) -> None:
     """All per-file outputs; ``result.json`` last, so that its presence means complete.
 
-    summaries: one ``timeline.summarise`` per track (none when the file could not be read)."""
+    summaries: one ``timeline.summarise`` per track (none when the file could not be read);
+    copies: the review page's listening copy of each track (``page.audio_copy``)."""
     folder.mkdir(parents=True, exist_ok=True)
     if summaries:
         timeline.save_summary(folder / SUMMARY_NAME, summaries)
+    for i, data in enumerate(copies):
+        atomic_write_bytes(folder / page.audio_copy_name(i, cfg.audio_copy), data)
     _write_views(folder, result, cfg)
     atomic_write_json(folder / RESULT_NAME, result)
 
@@ -74,6 +79,8 @@ def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> 
     results = load_results(case_dir, manifest["inputs"])
     tabs, _ = review.apply(case_tables(case_dir, manifest, results), review.read_log(case_dir))
     _write_reviewed_subtitles(case_dir, results, tabs["Segments"])
+    if cfg.review_page:
+        _write_pages(case_dir, manifest["inputs"], results, tabs)
     sheets.write_csvs(tabs, case_dir)
     if cfg.xlsx:
         sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
@@ -116,6 +123,17 @@ def _write_reviewed_subtitles(case_dir: Path, results: list[dict[str, Any]], seg
         folder = case_dir / "files" / r["sha256"][:12]
         atomic_write_text(folder / "transcript.reviewed.srt", subtitles.srt(segs))
         atomic_write_text(folder / "transcript.reviewed.vtt", subtitles.vtt(segs))
+
+
+def _write_pages(case_dir: Path, inputs: list[dict[str, Any]], results: list[dict[str, Any]], tabs) -> None:
+    """``review.html`` for every analysed file (from its stored result, the reviewed tables and
+    ``timeline.npz``), then the case's list of them."""
+    for r in results:
+        folder = case_dir / "files" / r["sha256"][:12]
+        summary = folder / SUMMARY_NAME
+        if r.get("status") == "ok" and summary.is_file():
+            page.write(folder, page.page_data(r, tabs, timeline.load_summary(summary), folder))
+    page.write_index(case_dir, inputs, tabs)
 
 
 def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:
