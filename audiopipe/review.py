@@ -133,7 +133,30 @@ def apply(tables: dict[str, Any], log: list[dict[str, Any]]) -> tuple[dict[str, 
                 df["reviewed_by"] = df["reviewed_by"].astype(object)
                 df.at[index[rid], "reviewed_by"] = entry["by"]
         out[sheet] = df
+    if "Timeline" in out:
+        out["Timeline"] = _timeline(out)
     return out, lost
+
+
+#: how a reviewed field reads in the Timeline's one ``reviewed`` column
+_TIMELINE_WORDS = {"reviewed_text": "text: {}", "reviewed_speaker": "speaker: {}", "reviewed_language": "language: {}",
+                   "reviewed_is_gunshot": "gunshot: {}", "reviewer_note": "note: {}"}
+
+
+def _timeline(tables: dict[str, Any]) -> Any:
+    """The Timeline with each speech and gunshot row's corrections in one readable column."""
+    said: dict[str, tuple[str, Any]] = {}
+    for sheet in ("Segments", "Events"):
+        for r in tables[sheet].to_dict("records") if sheet in tables else []:
+            parts = [word.format({True: "yes", False: "no"}.get(v, v)) for f, word in _TIMELINE_WORDS.items()
+                     if (v := _plain(r.get(f))) not in (None, "")]
+            if parts:
+                said[r["row_id"]] = ("; ".join(parts), r["reviewed_by"])
+    df = tables["Timeline"].copy()
+    found = [said.get(rid) for rid in df["row_id"]]
+    df["reviewed"] = [f[0] if f else None for f in found]
+    df["reviewed_by"] = [f[1] if f else None for f in found]
+    return df
 
 
 def _append(case_dir: Path, entries: list[dict[str, Any]]) -> None:

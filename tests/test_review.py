@@ -98,7 +98,13 @@ def test_corrections_come_back_with_who_when_and_what_and_the_machine_output_sta
     with open(case / "events.csv", encoding="utf-8-sig", newline="") as f:
         ev = next(csv.DictReader(f))
     assert ev["reviewed_is_gunshot"] == "False" and ev["is_gunshot"] == "True"
+    with open(case / "timeline.csv", encoding="utf-8-sig", newline="") as f:
+        said = {r["row_id"]: r for r in csv.DictReader(f)}
+    assert said[row["row_id"]]["reviewed"] == "text: Korrigierter Text; language: az"
+    assert said[row["row_id"]]["reviewed_by"] == "A. Reviewer" and said[row["row_id"]]["what"] == row["text"]
+    assert said[ev["row_id"]]["reviewed"] == "gunshot: no; note: a door, heard on the original"
     (subs,) = case.rglob("transcript.reviewed.srt")  # only the file that was corrected
+    assert "Korrigierter Text" in (subs.parent / "review.html").read_text(encoding="utf-8")
     assert "| az] Korrigierter Text" in subs.read_text(encoding="utf-8")
     machine_srt = (subs.parent / "transcript.srt").read_text(encoding="utf-8")
     assert "Korrigierter Text" not in machine_srt and "| de]" in machine_srt
@@ -144,6 +150,8 @@ def test_a_model_rerun_keeps_the_corrections_and_reports_those_whose_row_is_gone
     pipeline.run(evidence, case, FAST.replace("events", enabled=False), quiet=True)  # events gone
     _, ws, cols = _sheet(case / "case.xlsx", "Segments")
     assert ws.cell(row=2, column=cols["reviewed_text"]).value == "kept"
+    sha12 = ws.cell(row=2, column=cols["sha256"]).value[:12]
+    assert '"reviewed_text":"kept"' in (case / "files" / sha12 / "review.html").read_text(encoding="utf-8")
     _, ws, _ = _sheet(case / "case.xlsx", "Events")
     assert ws.max_row == 1  # no event rows any more ...
     inputs = outputs.load_manifest(case)["inputs"]

@@ -50,7 +50,7 @@ BURST_COLUMNS = ["file", "sha256", "track", "burst_id", "start_s", "end_s", "sta
 SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "languages", "row_id",
                    *REVIEW_COLUMNS["Speakers"]]
 TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "kind", "speaker", "language",
-                    "what", "flags"]
+                    "what", "flags", "row_id", "reviewed", "reviewed_by"]
 WORD_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "word", "probability"]
 
 
@@ -101,7 +101,8 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
             timeline.append({"file": f, "sha256": sha, "track": s["track"], "time_s": s["start_s"],
                              "time_hms": hms(s["start_s"]), "end_s": s["end_s"], "kind": "speech",
                              "speaker": s["speaker"], "language": s["language"],
-                             "what": s["text"], "flags": ", ".join(s["flags"])})
+                             "what": s["text"], "flags": ", ".join(s["flags"]),
+                             "row_id": row_id(sha, s["track"], "s", i)})
         aligned = r.get("aligned_events", [])
         for j, e in enumerate(r.get("events", [])):
             a = aligned[j] if j < len(aligned) else {}
@@ -128,7 +129,8 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                                          f"score {e['gunshot_score']:.2f}, "
                                          f"{e['peak_dbfs']:.0f} dBFS"
                                          + (f", burst {e['burst_id']}" if e["burst_id"] is not None else ""),
-                                 "flags": "clipped" if e["clipped"] else ""})
+                                 "flags": "clipped" if e["clipped"] else "",
+                                 "row_id": row_id(sha, e["track"], "e", j)})
         for b in r.get("bursts", []):
             bursts.append({"file": f, "sha256": sha, "track": b["track"], "burst_id": b["burst_id"],
                            "start_s": b["start_s"], "end_s": b["end_s"], "start_hms": hms(b["start_s"]),
