@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.install-stamp
-DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox
+DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox chromium
 
 .PHONY: install demo test bench clean test-deps train-events
 
@@ -29,7 +29,8 @@ $(STAMP): pyproject.toml Makefile
 	@touch $(STAMP)
 
 test-deps:
-	@# LibreOffice headless converts the workbook in the injection test; sox/espeak-ng make fixtures
+	@# LibreOffice headless converts the workbook in the injection test; sox/espeak-ng make fixtures;
+	@# Chromium (headless, driven by Playwright for Python, the test extra) opens the review page
 	@missing=""; for p in $(DEBIAN_TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then echo "installing Debian packages:$$missing"; \
