@@ -81,8 +81,8 @@
       if (!f("f-speech").checked) return false;
       if (f("f-speaker").value && l.eff_speaker !== f("f-speaker").value) return false;
       if (f("f-language").value && l.eff_language !== f("f-language").value) return false;
-    } else if (!f("f-" + l.eff_category).checked) {
-      return false;
+    } else if (!f("f-" + l.eff_category).checked && !f("f-" + l.category).checked) {
+      return false;  // an event shows under what the machine called it and what the reviewer did
     }
     const flag = f("f-flag").value;
     if (flag === "*" && !l.flag_list.length) return false;
