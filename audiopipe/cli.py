@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--hotwords", help="words to favour while decoding")
     run.add_argument("--device", choices=["cpu", "cuda", "auto"])
     run.add_argument("--compute-type", help="CTranslate2 compute type (int8, float16, float32, ...)")
+    run.add_argument("--ray", nargs="?", const="", metavar="ADDRESS",
+                     help="analyse the files on Ray: a cluster on this machine, or the one at HOST:PORT")
+    run.add_argument("--workers", type=int, help="Ray workers (default: as many as the cluster's CPUs allow)")
+    run.add_argument("--cpus-per-worker", type=float, help="CPUs per Ray worker (default 2)")
+    run.add_argument("--gpus-per-worker", type=float, help="GPUs per Ray worker (default 0; e.g. 1 or 0.5)")
     run.add_argument("--gunshot-threshold", type=float,
                      help="calibrated score from which an event is in the category gunshot (default: the classifier's)")
     run.add_argument("--possible-threshold", type=float,
@@ -87,6 +92,9 @@ def _config_from(args: argparse.Namespace) -> config.Config:
         },
         "events": {"gunshot_threshold": args.gunshot_threshold, "possible_threshold": args.possible_threshold,
                    "enabled": off(args.no_events)},
+        "run": {"executor": None if args.ray is None else "ray", "ray_address": args.ray or None,
+                "workers": args.workers, "cpus_per_worker": args.cpus_per_worker,
+                "gpus_per_worker": args.gpus_per_worker},
     }
     cfg = config.load(args.config)
     for section, values in changes.items():

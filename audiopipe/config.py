@@ -159,6 +159,18 @@ class OutputsConfig:
 
 
 @dataclass(frozen=True)
+class RunConfig:
+    """Where files are analysed; none of it changes a result (not in the config hash)."""
+
+    executor: str = "local"  # or "ray": files as tasks of Ray actors, the driver writes
+    ray_address: str | None = None  # None: a Ray cluster on this machine; "HOST:PORT": join that one
+    workers: int = 0  # Ray actors; 0: as many as the cluster's CPUs (GPUs) allow
+    cpus_per_worker: float = 2.0
+    gpus_per_worker: float = 0.0  # > 0: the actors use CUDA (speech.device auto picks it)
+    max_retries: int = 2  # a file whose worker dies is tried again this many times, then an error row
+
+
+@dataclass(frozen=True)
 class Config:
     preset: str = "default"
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -167,6 +179,7 @@ class Config:
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
     outputs: OutputsConfig = field(default_factory=OutputsConfig)
+    run: RunConfig = field(default_factory=RunConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(dataclasses.asdict(self)))
@@ -176,6 +189,7 @@ class Config:
         d = self.to_dict()
         d.pop("preset")
         d["outputs"] = None  # outputs are rebuilt from stored results, not part of the key
+        d.pop("run")  # where a file ran does not change its result
         blob = json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
         return hashlib.sha256(blob).hexdigest()
 
@@ -192,6 +206,7 @@ _SECTIONS = {
     "diarization": DiarizationConfig,
     "align": AlignConfig,
     "outputs": OutputsConfig,
+    "run": RunConfig,
 }
 
 
@@ -250,6 +265,11 @@ def _validate(cfg: Config) -> None:
             raise ConfigError(f"events.{name} must be within [0, 1] (or null: the classifier's)")
     if cfg.outputs.audio_copy not in ("opus", "mp3", "none") or not 8 <= cfg.outputs.audio_copy_kbps <= 320:
         raise ConfigError("outputs.audio_copy must be opus, mp3 or none, and outputs.audio_copy_kbps within [8, 320]")
+    r = cfg.run
+    if r.executor not in ("local", "ray") or r.workers < 0 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 \
+            or r.max_retries < 0:
+        raise ConfigError("run.executor must be local or ray; run.workers >= 0, cpus_per_worker > 0, "
+                          "gpus_per_worker >= 0, max_retries >= 0")
     if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
         raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
     if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:

@@ -329,6 +329,7 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
         files_bar = tqdm(total=len(todo), desc="files", unit="file", disable=bars_off, position=0)
         audio_bar = tqdm(total=round(total_audio_s, 1), desc="audio", unit="s", disable=bars_off, position=1,
                          bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+        jobs: list[Job] = []
         for n, item in enumerate(todo, start=1):
             item.progress = f"[{n}/{len(todo)}]"
             key = provenance.resume_key(item.media.sha256, config_hash, analyzer.model_hashes)
@@ -340,12 +341,24 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
                                                             previous.get("error"))
                 summary.reused += 1
                 log.info(f"{item.progress} unchanged, not redone: {item.media.path} ({item.status})")
+                files_bar.update(1)
+                audio_bar.update(round(item.probe.duration_s or 0.0, 1) if item.probe else 0)
             else:
-                _process(item, folder, key, inputs, analyzer, cfg)
-                if item.status == "ok":
-                    summary.analysed += 1
+                paths = [i.media.path for i in inputs if i.media.sha256 == item.media.sha256]
+                jobs.append(Job(item, folder, key, paths))
+
+        def finish(job: Job, outcome: FileOutcome) -> None:
+            _write(job.item, job.folder, outcome, cfg)
+            summary.analysed += job.item.status == "ok"
             files_bar.update(1)
-            audio_bar.update(round(item.probe.duration_s or 0.0, 1) if item.probe else 0)
+            audio_bar.update(round(job.item.probe.duration_s or 0.0, 1) if job.item.probe else 0)
+
+        if cfg.run.executor == "ray":
+            from . import scale  # Ray is imported only here: the local executor never needs it
+            scale.analyse(jobs, cfg, finish)
+        else:
+            for job in jobs:
+                finish(job, analyse_file(analyzer, job.media, job.item.probe, job.key, job.paths, job.item.progress))
         files_bar.close()
         audio_bar.close()
 
@@ -404,18 +417,44 @@ def _hash_and_probe(inputs: list[_Input], cfg: Config, bars_off: bool) -> None:
                                                                             "error_kind": exc.kind}})
 
 
-def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyzer: Analyzer, cfg: Config) -> None:
-    """The per-file error boundary."""
-    media = item.media
-    result = FileResult(sha256=media.sha256, paths=[i.media.path for i in inputs
-                                                    if i.media.sha256 == media.sha256],
-                        size_bytes=media.size_bytes, status="ok", probe=item.probe, resume_key=key)
+@dataclass
+class Job:
+    """A file to analyse: its row, its result folder, its resume key, its paths (duplicates)."""
+
+    item: _Input
+    folder: Path
+    key: str
+    paths: list[str]
+
+    @property
+    def media(self) -> MediaFile:
+        return self.item.media
+
+
+@dataclass
+class FileOutcome:
+    """What analysing one file gives back for the driver to write: the result dict, the
+    tracks' timeline summaries and listening copies; where it ran (``worker``)."""
+
+    data: dict[str, Any]
+    summaries: list = field(default_factory=list)
+    copies: list = field(default_factory=list)
+    worker: str = "local"
+
+
+def analyse_file(analyzer: Analyzer, media: MediaFile, probe: Probe | None, key: str, paths: list[str],
+                 progress: str = "") -> FileOutcome:
+    """The per-file error boundary: one file analysed, whatever happens, as a ``FileOutcome``
+    (an error is a result with ``status: error``). Writes nothing: on Ray this runs in a worker
+    and only the driver writes the case folder."""
+    result = FileResult(sha256=media.sha256, paths=paths, size_bytes=media.size_bytes, status="ok", probe=probe,
+                        resume_key=key)
     started = time.perf_counter()
     summaries: list = []
     copies: list = []
     permanent = False
     try:
-        summaries, copies = analyzer.analyse(media, item.probe, result, item.progress)
+        summaries, copies = analyzer.analyse(media, probe, result, progress)
     except AudiopipeError as exc:
         result.status, result.error_kind, result.error = "error", exc.kind, str(exc)
         permanent = exc.permanent
@@ -428,17 +467,33 @@ def _process(item: _Input, folder: Path, key: str, inputs: list[_Input], analyze
     result.timings_s["total"] = time.perf_counter() - started
     data = to_dict(result)
     data["error_permanent"] = permanent
+    return FileOutcome(data, summaries, copies)
+
+
+def failed(media: MediaFile, probe: Probe | None, key: str, paths: list[str], kind: str, message: str) -> FileOutcome:
+    """The outcome of a file whose analysis never came back (its worker died every time)."""
+    result = FileResult(sha256=media.sha256, paths=paths, size_bytes=media.size_bytes, status="error",
+                        probe=probe, resume_key=key, error_kind=kind, error=message)
+    return FileOutcome(dict(to_dict(result), error_permanent=False), worker="lost")
+
+
+def _write(item: _Input, folder: Path, outcome: FileOutcome, cfg: Config) -> None:
+    """The driver's half: the file's outputs written (atomically, ``result.json`` last), its
+    row updated, one log line."""
+    data, media = outcome.data, item.media
+    status, kind, error = data["status"], data.get("error_kind"), data.get("error")
     try:
-        outputs.write_file(folder, data, summaries, cfg.outputs, copies)
+        outputs.write_file(folder, data, outcome.summaries, cfg.outputs, outcome.copies)
     except OSError as exc:
-        result.status, result.error_kind = "error", "write"
-        result.error = (f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}; "
-                        f"free some space and run the same command again")
-    item.status, item.error_kind, item.error = result.status, result.error_kind, result.error
-    if result.status == "ok":
-        log.info(f"{item.progress} ok: {media.path} ({len(result.segments)} segments, "
-                 f"{sum(e.is_gunshot for e in result.events)} gunshot-like events, "
-                 f"{result.timings_s['total']:.1f} s)")
+        status, kind = "error", "write"
+        error = (f"cannot write results for {media.path} into {folder}: {exc.strerror or exc}; "
+                 f"free some space and run the same command again")
+    item.status, item.error_kind, item.error = status, kind, error
+    where = "" if outcome.worker == "local" else f", {outcome.worker}"
+    if status == "ok":
+        log.info(f"{item.progress} ok: {media.path} ({len(data['segments'])} segments, "
+                 f"{sum(e['is_gunshot'] for e in data['events'])} gunshot-like events, "
+                 f"{data['timings_s']['total']:.1f} s{where})")
     else:
-        log.warning(f"{item.progress} error: {media.path}: {result.error}",
-                    extra={"fields": {"path": media.path, "error_kind": result.error_kind}})
+        log.warning(f"{item.progress} error: {media.path}: {error}",
+                    extra={"fields": {"path": media.path, "error_kind": kind}})

@@ -1,0 +1,136 @@
+"""Scale-out on Ray: the files of a run analysed by Ray actors, each loading the models once;
+the driver alone writes the case folder.
+
+``analyse(jobs, cfg, finish)`` keeps every actor busy with one file at a time and hands each
+``FileOutcome`` to ``finish`` (``pipeline._write``: the same atomic writes and resume keys as
+the local executor) as it comes back. A worker killed mid-file (SIGKILL, out of memory, a lost
+node) is restarted by Ray and the file tried again (``run.max_retries``); a file that kills its
+worker every time becomes an error row and the batch goes on. Evidence is read where it lies:
+every node must see the evidence folder at the same path, read-only, and have audiopipe and
+its models installed; only results travel back to the driver.
+
+Ray's usage statistics are turned off, and a cluster that Ray starts here (no address) listens
+on this machine's loopback only.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import time
+from collections import deque
+from dataclasses import dataclass
+from typing import Callable
+
+from .config import Config
+from .errors import AudiopipeError
+from .pipeline import Analyzer, FileOutcome, Job, analyse_file, failed
+
+log = logging.getLogger("audiopipe")
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class RayUnavailable(AudiopipeError):
+    kind = "setup"
+
+
+class Worker:
+    """A Ray actor: one ``Analyzer`` (models loaded once), one file at a time."""
+
+    def __init__(self, cfg: Config):
+        self.analyzer = Analyzer(cfg)
+        self.name = f"{socket.gethostname()}/{os.getpid()}"
+
+    def analyse(self, job_media, probe, key: str, paths: list[str], progress: str) -> FileOutcome:
+        outcome = analyse_file(self.analyzer, job_media, probe, key, paths, progress)
+        outcome.worker = self.name
+        return outcome
+
+
+@dataclass
+class _Tally:
+    files: int = 0
+    audio_s: float = 0.0
+    busy_s: float = 0.0
+
+
+def connect(address: str | None) -> None:
+    """Join the cluster at ``address`` (``HOST:PORT``), or start one on this machine."""
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics sent anywhere
+    host = (address or "127.0.0.1").rsplit(":", 1)[0].strip("[]")
+    if host in LOOPBACK:
+        # Ray swaps a loopback address for the machine's network address so that other machines
+        # can join; a cluster on this machine alone stays on loopback
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    try:
+        import ray
+    except ImportError as exc:
+        raise RayUnavailable("--ray needs Ray: pip install 'ray==2.60.0' (make install does)") from exc
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+                 configure_logging=False)
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        raise RayUnavailable(f"cannot join the Ray cluster at {address}: {exc}. Start it with `ray start "
+                             f"--head` (see the README) or leave out the address for one on this machine") from exc
+
+
+def analyse(jobs: list[Job], cfg: Config, finish: Callable[[Job, FileOutcome], None]) -> dict[str, _Tally]:
+    """Analyse ``jobs`` on Ray; ``finish(job, outcome)`` on the driver as each one comes back.
+    Returns what each worker did."""
+    import ray
+
+    run = cfg.run
+    if not jobs:
+        return {}
+    ours = not ray.is_initialized()
+    connect(run.ray_address)
+    actor = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=run.gpus_per_worker, max_restarts=-1,
+                       max_task_retries=run.max_retries)(Worker)
+    res = ray.cluster_resources()
+    room = int(res.get("CPU", 1) // run.cpus_per_worker) if run.cpus_per_worker else 1
+    if run.gpus_per_worker:
+        room = min(room, int(res.get("GPU", 0) // run.gpus_per_worker))
+    n = min(len(jobs), run.workers or max(1, room))
+    if room < 1:
+        raise RayUnavailable(f"the Ray cluster has {res.get('CPU', 0):g} CPU(s) and {res.get('GPU', 0):g} GPU(s): "
+                             f"not enough for one worker of {run.cpus_per_worker:g} CPU(s) and "
+                             f"{run.gpus_per_worker:g} GPU(s) (run.cpus_per_worker, run.gpus_per_worker)")
+    log.info(f"Ray: {n} worker(s) of {run.cpus_per_worker:g} CPU(s), {run.gpus_per_worker:g} GPU(s) on "
+             f"{len([x for x in ray.nodes() if x['Alive']])} node(s); {len(jobs)} file(s)")
+    actors = [actor.remote(cfg) for _ in range(n)]
+    queue, idle, pending = deque(jobs), list(actors), {}
+    tallies: dict[str, _Tally] = {}
+    started = time.perf_counter()
+    while queue or pending:
+        while idle and queue:
+            job, a = queue.popleft(), idle.pop()
+            ref = a.analyse.remote(job.media, job.item.probe, job.key, job.paths, job.item.progress)
+            pending[ref] = (job, a)
+        (ref,), _ = ray.wait(list(pending), num_returns=1)
+        job, a = pending.pop(ref)
+        try:
+            outcome = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # the worker died on every try (killed, out of memory)
+            outcome = failed(job.media, job.item.probe, job.key, job.paths, "worker_lost",
+                             f"the worker analysing {job.media.path} died {run.max_retries + 1} time(s) "
+                             f"({type(exc).__name__}); out of memory? The rest of the batch went on; "
+                             f"run the same command again to retry it")
+        idle.append(a)
+        t = tallies.setdefault(outcome.worker, _Tally())
+        t.files += 1
+        t.audio_s += (job.item.probe.duration_s or 0.0) if job.item.probe else 0.0
+        t.busy_s += outcome.data.get("timings_s", {}).get("total", 0.0)
+        finish(job, outcome)
+    wall = time.perf_counter() - started
+    for name, t in sorted(tallies.items()):
+        log.info(f"Ray worker {name}: {t.files} file(s), {t.audio_s:.0f} s of audio in {t.busy_s:.0f} s busy "
+                 f"({t.audio_s / t.busy_s if t.busy_s else 0:.2f} x realtime)")
+    log.info(f"Ray: {sum(t.audio_s for t in tallies.values()):.0f} s of audio in {wall:.0f} s wall")
+    for a in actors:
+        ray.kill(a)
+    if ours:
+        ray.shutdown()
+    return tallies
