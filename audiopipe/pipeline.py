@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import threadpoolctl
 from tqdm import tqdm
 
 from . import align, events, ingest, models, outputs, provenance
@@ -121,6 +123,9 @@ class Analyzer:
         self.cfg = cfg
         self._speech = None
         self._diarizer = None
+        #: the CPU threads every model runs with: ``speech.cpu_threads``, else OpenMP's count
+        #: (``OMP_NUM_THREADS``, which Ray sets to a worker's CPUs), else the machine's cores
+        self.threads = cfg.speech.cpu_threads or int(os.environ.get("OMP_NUM_THREADS") or os.cpu_count() or 1)
         self.model_refs: dict[str, models.ModelRef] = {}
         if cfg.diarization.enabled and cfg.diarization.pipeline:
             self.model_refs["diarization"] = models.resolve(cfg.diarization.pipeline)
@@ -135,6 +140,11 @@ class Analyzer:
             if cfg.speech.text_lid:
                 self.model_refs["text_lid"] = models.resolve("fasttext-lid176")
 
+    def _pin_threads(self) -> None:
+        """Torch (diarization, openai-whisper) on ``threads`` threads, as CTranslate2 is."""
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(self.threads)
+
     @property
     def model_hashes(self) -> dict[str, dict[str, str]]:
         return {k: (r.sha256 or {"name": r.path}) for k, r in self.model_refs.items()}
@@ -143,8 +153,9 @@ class Analyzer:
         if self._speech is None:
             from . import transcribe  # heavy imports only when speech is on
 
-            self._speech = transcribe.load_engine(self.cfg.speech, self.model_refs["speech"],
-                                                  self.model_refs.get("text_lid"))
+            self._speech = transcribe.load_engine(dataclasses.replace(self.cfg.speech, cpu_threads=self.threads),
+                                                  self.model_refs["speech"], self.model_refs.get("text_lid"))
+            self._pin_threads()
         return self._speech
 
     def diarizer(self):
@@ -156,6 +167,7 @@ class Analyzer:
             else:
                 self._diarizer = diarize.load(self.cfg.diarization, self.model_refs["segmentation"],
                                               self.model_refs["embedding"])
+            self._pin_threads()
         return self._diarizer
 
     def diarize(self, track, result: FileResult, progress=None):
@@ -448,13 +460,14 @@ def analyse_file(analyzer: Analyzer, media: MediaFile, probe: Probe | None, key:
     (an error is a result with ``status: error``). Writes nothing: on Ray this runs in a worker
     and only the driver writes the case folder."""
     result = FileResult(sha256=media.sha256, paths=paths, size_bytes=media.size_bytes, status="ok", probe=probe,
-                        resume_key=key)
+                        resume_key=key, threads=analyzer.threads)
     started = time.perf_counter()
     summaries: list = []
     copies: list = []
     permanent = False
     try:
-        summaries, copies = analyzer.analyse(media, probe, result, progress)
+        with threadpoolctl.threadpool_limits(analyzer.threads):  # OpenMP and BLAS pools: the same sums everywhere
+            summaries, copies = analyzer.analyse(media, probe, result, progress)
     except AudiopipeError as exc:
         result.status, result.error_kind, result.error = "error", exc.kind, str(exc)
         permanent = exc.permanent

@@ -249,3 +249,6 @@ class FileResult:
     stages: dict[str, str] = field(default_factory=dict)  # stage -> "done", "off", "failed: ..."
     timings_s: dict[str, float] = field(default_factory=dict)
     resume_key: str | None = None
+    #: CPU threads the models ran with: another count can change the last digits of a score (the
+    #: order of floating-point sums), so two runs give the same bytes only with the same count
+    threads: int | None = None
