@@ -508,5 +508,6 @@ def _write(item: _Input, folder: Path, outcome: FileOutcome, cfg: Config) -> Non
                  f"{sum(e['is_gunshot'] for e in data['events'])} gunshot-like events, "
                  f"{data['timings_s']['total']:.1f} s{where})")
     else:
-        log.warning(f"{item.progress} error: {media.path}: {error}",
+        on = "" if outcome.worker == "local" else f" (worker {outcome.worker})"
+        log.warning(f"{item.progress} error: {media.path}: {error}{on}",
                     extra={"fields": {"path": media.path, "error_kind": kind}})

@@ -67,8 +67,10 @@ def audio_copy(audio_native: np.ndarray, rate_hz: int, fmt: str = "opus", kbps: 
 
 
 def _plain(v: Any) -> Any:
+    """A table cell as JSON: numpy scalars as Python values; NaN and infinities (the peak of
+    digital silence) as null."""
     v = v.item() if hasattr(v, "item") else v
-    return None if isinstance(v, float) and math.isnan(v) else v
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _records(df, sha256: str, columns: list[str]) -> list[dict[str, Any]]:

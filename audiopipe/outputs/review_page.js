@@ -127,7 +127,8 @@
     } else {
       tr.append(el("td"), el("td"));
       const what = (CATEGORY_WORDS[l.category] || l.category) + ", score " + l.gunshot_score.toFixed(2) +
-        ", " + Math.round(l.peak_dbfs) + " dBFS" + (l.burst_id === null ? "" : ", burst " + l.burst_id);
+        (l.peak_dbfs === null ? "" : ", " + Math.round(l.peak_dbfs) + " dBFS") +
+        (l.burst_id === null ? "" : ", burst " + l.burst_id);
       tr.append(el("td", "what", what));
     }
     tr.append(reviewedCell(l));
