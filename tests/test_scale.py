@@ -154,3 +154,21 @@ def test_a_file_that_kills_its_worker_every_time_becomes_an_error_row(cluster, e
     assert first["status"] == "error" and first["error_kind"] == "worker_lost", rows
     assert "died 2 time(s)" in first["error"]
     assert rows[sorted(rows)[1]]["status"] == "ok"
+
+
+def test_the_driver_killed_mid_run_resumes_on_rerun_without_redoing_a_file(cluster, evidence, tmp_path):
+    case = tmp_path / "case"
+    proc = _run(evidence, case, cluster, *QUICK)
+    end = time.monotonic() + 300
+    while not list(case.glob("files/*/result.json")) and time.monotonic() < end:
+        time.sleep(0.1)
+    proc.kill()  # SIGKILL: no clean-up in the driver
+    proc.communicate(timeout=60)
+    done = {p.parent.name for p in case.glob("files/*/result.json")}
+    assert 1 <= len(done) < 4
+    proc = _run(evidence, case, cluster, *QUICK)
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out
+    assert out.count("unchanged, not redone") == len(done)
+    assert sum(1 for line in out.splitlines() if "] ok: " in line) == 4 - len(done)
+    assert {r["status"] for r in _rows(case)} == {"ok"}
