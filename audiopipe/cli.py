@@ -82,7 +82,8 @@ def _config_from(args: argparse.Namespace) -> config.Config:
             "engine": args.engine, "model": args.model, "language": args.language,
             "languages": [x.strip() for x in args.languages.split(",") if x.strip()] if args.languages else None,
             "beam_size": args.beam_size, "initial_prompt": args.initial_prompt, "hotwords": args.hotwords,
-            "device": args.device, "compute_type": args.compute_type, "batch_size": args.batch_size,
+            "device": args.device or ("cuda" if args.gpus_per_worker else None), "compute_type": args.compute_type,
+            "batch_size": args.batch_size,
             "translate": off(args.no_translate), "enabled": off(args.no_speech),
         },
         "diarization": {

@@ -166,7 +166,7 @@ class RunConfig:
     ray_address: str | None = None  # None: a Ray cluster on this machine; "HOST:PORT": join that one
     workers: int = 0  # Ray actors; 0: as many as the cluster's CPUs (GPUs) allow
     cpus_per_worker: float = 2.0
-    gpus_per_worker: float = 0.0  # > 0: the actors use CUDA (speech.device auto picks it)
+    gpus_per_worker: float = 0.0  # > 0: each actor holds that share of a GPU (speech.device cuda or auto)
     max_retries: int = 2  # a file whose worker dies is tried again this many times, then an error row
 
 
@@ -270,6 +270,9 @@ def _validate(cfg: Config) -> None:
             or r.max_retries < 0:
         raise ConfigError("run.executor must be local or ray; run.workers >= 0, cpus_per_worker > 0, "
                           "gpus_per_worker >= 0, max_retries >= 0")
+    if r.executor == "ray" and r.gpus_per_worker > 0 and s.device == "cpu":
+        raise ConfigError("run.gpus_per_worker holds GPUs for each Ray worker: set speech.device to cuda "
+                          "(--device cuda) to use them")
     if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
         raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
     if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:
