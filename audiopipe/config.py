@@ -141,6 +141,7 @@ class DiarizationConfig:
     resegment_split_similarity: float = 0.3  # a turn is cut where its two sides are less alike; 0 = no cuts
     embedding_batch_size: int = 16
     segmentation_batch_size: int = 16
+    segmentation_step: float = 0.1  # pyannote's 10-s windows every step x 10 s (each window's speakers embedded)
 
 
 @dataclass(frozen=True)

@@ -39,6 +39,7 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # before any pyannote import: no t
 SAMPLE_RATE_HZ = 16000
 MIN_FRAMES = 10  # 0.1 s of fbank frames
 MIN_SHORT_S = 0.3  # a speaker's short turns, end to end, embedded when at least this long
+RESEGMENT_BATCH = 32  # re-segmentation windows embedded in one forward pass
 
 with warnings.catch_warnings():
     # torchcodec (a pyannote dependency) warns that it finds no FFmpeg: audiopipe decodes itself
@@ -155,8 +156,18 @@ class Diarizer:
         turn: (starts_s, shape = (n,), embeddings, shape = (n, 192), unit length)."""
         win, rate = self.cfg.resegment_window_s, SAMPLE_RATE_HZ
         starts = np.arange(t.start_s, t.end_s - win + 1e-6, self.cfg.resegment_hop_s)
-        embs = [self._embed(audio_16k[int(s0 * rate): int((s0 + win) * rate)]) for s0 in starts]
-        return starts, (np.stack(embs) if embs else np.zeros((0, self.embedding.dimension)))
+        if not starts.size:
+            return starts, np.zeros((0, self.embedding.dimension))
+        n = int(round(win * rate))
+        clips = np.stack([np.pad(c, (0, n - c.size)) for c in (audio_16k[int(s0 * rate): int(s0 * rate) + n]
+                                                               for s0 in starts)])
+        embs = []
+        with torch.inference_mode():
+            for i in range(0, len(clips), RESEGMENT_BATCH):  # one forward per batch of windows
+                embs.append(self.embedding(torch.from_numpy(np.ascontiguousarray(clips[i:i + RESEGMENT_BATCH]))[:, None]
+                                           ).numpy())
+        e = np.concatenate(embs)
+        return starts, e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-9)
 
     def _cut_s(self, window_start_s: float) -> float:
         """Where a change that shows first in the window starting at ``window_start_s`` is cut:
@@ -345,7 +356,7 @@ def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) ->
     pipeline = SpeakerDiarization(
         segmentation=seg_model, embedding=emb_model, plda=NoPLDA(), clustering="AgglomerativeClustering",
         embedding_batch_size=cfg.embedding_batch_size, segmentation_batch_size=cfg.segmentation_batch_size,
-        embedding_exclude_overlap=cfg.embedding_exclude_overlap)
+        embedding_exclude_overlap=cfg.embedding_exclude_overlap, segmentation_step=cfg.segmentation_step)
     pipeline.instantiate({
         "segmentation": {"min_duration_off": cfg.min_duration_off_s},
         "clustering": {"method": cfg.clustering_method, "min_cluster_size": cfg.min_cluster_size,
