@@ -55,10 +55,13 @@ class _Tally:
     busy_s: float = 0.0
 
 
-def connect(address: str | None) -> None:
-    """Join the cluster at ``address`` (``HOST:PORT``), or start one on this machine."""
+def connect(address: str | None) -> bool:
+    """Join the cluster at ``address`` (``HOST:PORT``), or start one on this machine; True when
+    this call started or joined it (and should shut it down), False when Ray was already up.
+    Ray reads its environment when first imported: it is imported here, after setting it."""
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # no usage statistics sent anywhere
-    host = (address or "127.0.0.1").rsplit(":", 1)[0].strip("[]")
+    host, _, port = (address or "127.0.0.1:0").rpartition(":")
+    host = host.strip("[]")
     if host in LOOPBACK:
         # Ray swaps a loopback address for the machine's network address so that other machines
         # can join; a cluster on this machine alone stays on loopback
@@ -68,10 +71,18 @@ def connect(address: str | None) -> None:
     except ImportError as exc:
         raise RayUnavailable("--ray needs Ray: pip install 'ray==2.60.0' (make install does)") from exc
     if ray.is_initialized():
-        return
+        return False
+    if address:  # Ray waits minutes for a head that is not there: ask first
+        try:
+            socket.create_connection((host, int(port)), timeout=10).close()
+        except (OSError, ValueError) as exc:
+            raise RayUnavailable(f"no Ray cluster answers at {address} ({exc}): start its head with `ray start "
+                                 f"--head --port=PORT` (see the README), or leave out the address to run on a "
+                                 f"cluster on this machine") from exc
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=False)
+        return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayUnavailable(f"cannot join the Ray cluster at {address}: {exc}. Start it with `ray start "
                              f"--head` (see the README) or leave out the address for one on this machine") from exc
@@ -80,13 +91,11 @@ def connect(address: str | None) -> None:
 def analyse(jobs: list[Job], cfg: Config, finish: Callable[[Job, FileOutcome], None]) -> dict[str, _Tally]:
     """Analyse ``jobs`` on Ray; ``finish(job, outcome)`` on the driver as each one comes back.
     Returns what each worker did."""
-    import ray
-
     run = cfg.run
     if not jobs:
         return {}
-    ours = not ray.is_initialized()
-    connect(run.ray_address)
+    ours = connect(run.ray_address)
+    import ray
     actor = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=run.gpus_per_worker, max_restarts=-1,
                        max_task_retries=run.max_retries)(Worker)
     res = ray.cluster_resources()

@@ -172,3 +172,47 @@ def test_the_driver_killed_mid_run_resumes_on_rerun_without_redoing_a_file(clust
     assert out.count("unchanged, not redone") == len(done)
     assert sum(1 for line in out.splitlines() if "] ok: " in line) == 4 - len(done)
     assert {r["status"] for r in _rows(case)} == {"ok"}
+
+
+def test_an_address_where_no_cluster_answers_is_a_clear_error_not_a_wait(evidence, tmp_path):
+    started = time.monotonic()
+    proc = subprocess.run([str(AUDIOPIPE), "run", str(evidence), "--out", str(tmp_path / "case"), "--ray",
+                           "127.0.0.1:9"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "no Ray cluster answers at 127.0.0.1:9" in proc.stderr and "ray start --head" in proc.stderr
+    assert time.monotonic() - started < 60
+
+
+def _listening() -> set[str]:
+    """Local addresses of the TCP sockets listening on this machine (hex, as /proc shows them)."""
+    out = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                out.add(fields[1])
+    return out
+
+
+def _loopback(hex_address: str) -> bool:
+    ip = hex_address.split(":")[0]
+    if len(ip) == 8:
+        return ip.endswith("7F")  # 127.x.x.x, little-endian
+    return ip in ("00000000000000000000000001000000", "0000000000000000FFFF00000100007F")  # ::1, ::ffff:127.0.0.1
+
+
+def test_a_cluster_started_for_the_run_listens_on_loopback_only(evidence, tmp_path):
+    before = _listening()
+    one = tmp_path / "one"
+    one.mkdir()
+    shutil.copy(evidence / "jfk.flac", one / "jfk.flac")
+    proc = subprocess.Popen([str(AUDIOPIPE), "run", str(one), "--out", str(tmp_path / "case"), "--ray", *QUICK],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: set[str] = set()
+    while proc.poll() is None:
+        seen |= _listening() - before
+        time.sleep(0.2)
+    out, _ = proc.communicate()
+    assert proc.returncode == 0, out
+    assert len(seen) >= 2, "Ray's head (GCS) and raylet were not seen listening"
+    assert all(_loopback(a) for a in seen), sorted(seen)
