@@ -108,7 +108,8 @@ def main() -> None:
         ev.mkdir()
         audio_s = evidence(ev, args.copies)
         dev = ["--device", args.device]
-        print(f"{args.copies} files, {audio_s:.0f} s of audio; this machine: {os.cpu_count()} CPU(s); device {args.device}")
+        print(f"{args.copies} files, {audio_s:.0f} s of audio; this machine: {os.cpu_count()} CPU(s); "
+              f"device {args.device}")
 
         wall_local, _, _ = run(ev, work / "local", *dev)
         print(f"local (anchor), {os.cpu_count()} threads on one file at a time: {wall_local:.1f} s wall "
@@ -146,7 +147,8 @@ def main() -> None:
         print(f"result.json (less timings) identical, Ray vs local at 1 thread: {ray_r == one_r} "
               f"({sum(differences(one_r[k], ray_r.get(k)) for k in one_r)} values differ); "
               f"killed run vs local at 1 thread: {killed_r == one_r}")
-        print(f"result.json (less timings) identical, Ray 1 worker of {os.cpu_count()} CPUs vs local: {same_r == local_r}")
+        print(f"result.json (less timings) identical, Ray 1 worker of {os.cpu_count()} CPUs vs local: "
+              f"{same_r == local_r}")
         print(f"  values that differ, local {os.cpu_count()} threads vs 1 thread: "
               f"{sum(differences(local_r[k], one_r.get(k)) for k in local_r)} (thread count, not executor)")
         for table in ("segments.csv", "events.csv", "words.csv", "speakers.csv", "bursts.csv", "timeline.csv"):
