@@ -104,42 +104,46 @@ def analyse(jobs: list[Job], cfg: Config, finish: Callable[[Job, FileOutcome], N
         room = min(room, int(res.get("GPU", 0) // run.gpus_per_worker))
     n = min(len(jobs), run.workers or max(1, room))
     if room < 1:
+        if ours:
+            ray.shutdown()
         raise RayUnavailable(f"the Ray cluster has {res.get('CPU', 0):g} CPU(s) and {res.get('GPU', 0):g} GPU(s): "
                              f"not enough for one worker of {run.cpus_per_worker:g} CPU(s) and "
                              f"{run.gpus_per_worker:g} GPU(s) (run.cpus_per_worker, run.gpus_per_worker)")
     log.info(f"Ray: {n} worker(s) of {run.cpus_per_worker:g} CPU(s), {run.gpus_per_worker:g} GPU(s) on "
              f"{len([x for x in ray.nodes() if x['Alive']])} node(s); {len(jobs)} file(s)")
     actors = [actor.remote(cfg) for _ in range(n)]
-    queue, idle, pending = deque(jobs), list(actors), {}
-    tallies: dict[str, _Tally] = {}
-    started = time.perf_counter()
-    while queue or pending:
-        while idle and queue:
-            job, a = queue.popleft(), idle.pop()
-            ref = a.analyse.remote(job.media, job.item.probe, job.key, job.paths, job.item.progress)
-            pending[ref] = (job, a)
-        (ref,), _ = ray.wait(list(pending), num_returns=1)
-        job, a = pending.pop(ref)
-        try:
-            outcome = ray.get(ref)
-        except ray.exceptions.RayError as exc:  # the worker died on every try (killed, out of memory)
-            outcome = failed(job.media, job.item.probe, job.key, job.paths, "worker_lost",
-                             f"the worker analysing {job.media.path} died {run.max_retries + 1} time(s) "
-                             f"({type(exc).__name__}); out of memory? The rest of the batch went on; "
-                             f"run the same command again to retry it")
-        idle.append(a)
-        t = tallies.setdefault(outcome.worker, _Tally())
-        t.files += 1
-        t.audio_s += (job.item.probe.duration_s or 0.0) if job.item.probe else 0.0
-        t.busy_s += outcome.data.get("timings_s", {}).get("total", 0.0)
-        finish(job, outcome)
-    wall = time.perf_counter() - started
-    for name, t in sorted(tallies.items()):
-        log.info(f"Ray worker {name}: {t.files} file(s), {t.audio_s:.0f} s of audio in {t.busy_s:.0f} s busy "
-                 f"({t.audio_s / t.busy_s if t.busy_s else 0:.2f} x realtime)")
-    log.info(f"Ray: {sum(t.audio_s for t in tallies.values()):.0f} s of audio in {wall:.0f} s wall")
-    for a in actors:
-        ray.kill(a)
-    if ours:
-        ray.shutdown()
+    try:
+        queue, idle, pending = deque(jobs), list(actors), {}
+        tallies: dict[str, _Tally] = {}
+        started = time.perf_counter()
+        while queue or pending:
+            while idle and queue:
+                job, a = queue.popleft(), idle.pop()
+                ref = a.analyse.remote(job.media, job.item.probe, job.key, job.paths, job.item.progress)
+                pending[ref] = (job, a)
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            job, a = pending.pop(ref)
+            try:
+                outcome = ray.get(ref)
+            except ray.exceptions.RayError as exc:  # the worker died on every try (killed, out of memory)
+                outcome = failed(job.media, job.item.probe, job.key, job.paths, "worker_lost",
+                                 f"the worker analysing {job.media.path} died {run.max_retries + 1} time(s) "
+                                 f"({type(exc).__name__}); out of memory? The rest of the batch went on; "
+                                 f"run the same command again to retry it")
+            idle.append(a)
+            t = tallies.setdefault(outcome.worker, _Tally())
+            t.files += 1
+            t.audio_s += (job.item.probe.duration_s or 0.0) if job.item.probe else 0.0
+            t.busy_s += outcome.data.get("timings_s", {}).get("total", 0.0)
+            finish(job, outcome)
+        wall = time.perf_counter() - started
+        for name, t in sorted(tallies.items()):
+            log.info(f"Ray worker {name}: {t.files} file(s), {t.audio_s:.0f} s of audio in {t.busy_s:.0f} s busy "
+                     f"({t.audio_s / t.busy_s if t.busy_s else 0:.2f} x realtime)")
+        log.info(f"Ray: {sum(t.audio_s for t in tallies.values()):.0f} s of audio in {wall:.0f} s wall")
+    finally:  # an interrupted run leaves no actor (nor a cluster it started) behind
+        for a in actors:
+            ray.kill(a)
+        if ours:
+            ray.shutdown()
     return tallies
