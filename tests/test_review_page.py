@@ -195,3 +195,37 @@ def test_the_case_page_lists_the_file_and_links_to_its_page(case, browser):
     pg.close()
     sums = (case / "SHA256SUMS").read_text()
     assert "review.html" in sums and re.search(r"files/\w{12}/audio\.t0\.webm", sums)
+
+
+def test_a_file_with_two_audio_tracks_plays_and_lists_each_track_apart(browser, tmp_path):
+    """A .mov with JFK on track 0 and a German voice note on track 1: the track picker swaps
+    the listening copy and the lines."""
+    from conftest import SPEECH, encode
+
+    from audiopipe import pipeline as pl
+
+    tracks = []
+    for name in ("jfk_en.flac", "de_01.wav"):
+        x, rate = read_audio(SPEECH / name)
+        tracks.append((x[:, : x.shape[1] // 1024 * 1024], rate))
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    encode(ev / "two tracks.mov", tracks, "aac", video=True)
+    case = tmp_path / "case"
+    pl.run(ev, case, FAST.replace("diarization", enabled=False), quiet=True)
+    (page_path,) = case.glob("files/*/review.html")
+    result = json.loads((page_path.parent / "result.json").read_text())
+    pg = browser.new_page()
+    pg.goto(page_path.as_uri())
+    pg.wait_for_function("() => document.getElementById('audio').readyState >= 1", timeout=20000)
+    assert pg.locator("#track-box").is_visible()
+    langs = lambda: {r["text"].split("\t")[2].split()[0] for r in _visible(pg, "#lines tr.speech")}  # noqa: E731
+    assert langs() == {"en"}
+    pg.select_option("#f-track", "1")
+    pg.wait_for_function("() => document.getElementById('audio').src.endsWith('audio.t1.webm')")
+    pg.wait_for_function("() => document.getElementById('audio').readyState >= 1", timeout=20000)
+    assert pg.evaluate("document.getElementById('audio').duration") == pytest.approx(
+        result["tracks"][1]["duration_s"], abs=0.05)
+    assert langs() == {"de"}
+    assert len(_visible(pg, "#lines tr.speech")) == sum(1 for s in result["segments"] if s["track"] == 1)
+    pg.close()
