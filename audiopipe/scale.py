@@ -80,7 +80,8 @@ def connect(address: str | None) -> bool:
                                  f"--head --port=PORT` (see the README), or leave out the address to run on a "
                                  f"cluster on this machine") from exc
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
+        # no address: a new cluster here ("local"), never one that happens to be running
+        ray.init(address=address or "local", include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
                  configure_logging=False)
         return True
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -98,19 +99,24 @@ def analyse(jobs: list[Job], cfg: Config, finish: Callable[[Job, FileOutcome], N
     import ray
     actor = ray.remote(num_cpus=run.cpus_per_worker, num_gpus=run.gpus_per_worker, max_restarts=-1,
                        max_task_retries=run.max_retries)(Worker)
+    nodes = [x["Resources"] for x in ray.nodes() if x["Alive"]]
     res = ray.cluster_resources()
-    room = int(res.get("CPU", 1) // run.cpus_per_worker) if run.cpus_per_worker else 1
-    if run.gpus_per_worker:
-        room = min(room, int(res.get("GPU", 0) // run.gpus_per_worker))
+
+    def fits(node: dict) -> int:  # workers this node can hold (an actor lives on one node)
+        k = int(node.get("CPU", 0) // run.cpus_per_worker)
+        return min(k, int(node.get("GPU", 0) // run.gpus_per_worker)) if run.gpus_per_worker else k
+
+    room = sum(fits(node) for node in nodes)
     n = min(len(jobs), run.workers or max(1, room))
     if room < 1:
         if ours:
             ray.shutdown()
-        raise RayUnavailable(f"the Ray cluster has {res.get('CPU', 0):g} CPU(s) and {res.get('GPU', 0):g} GPU(s): "
-                             f"not enough for one worker of {run.cpus_per_worker:g} CPU(s) and "
-                             f"{run.gpus_per_worker:g} GPU(s) (run.cpus_per_worker, run.gpus_per_worker)")
+        raise RayUnavailable(f"no node of the Ray cluster ({len(nodes)} node(s), {res.get('CPU', 0):g} CPU(s) and "
+                             f"{res.get('GPU', 0):g} GPU(s) in all) can hold a worker of {run.cpus_per_worker:g} "
+                             f"CPU(s) and {run.gpus_per_worker:g} GPU(s): lower --cpus-per-worker / "
+                             f"--gpus-per-worker")
     log.info(f"Ray: {n} worker(s) of {run.cpus_per_worker:g} CPU(s), {run.gpus_per_worker:g} GPU(s) on "
-             f"{len([x for x in ray.nodes() if x['Alive']])} node(s); {len(jobs)} file(s)")
+             f"{len(nodes)} node(s); {len(jobs)} file(s)")
     actors = [actor.remote(cfg) for _ in range(n)]
     try:
         queue, idle, pending = deque(jobs), list(actors), {}

@@ -216,3 +216,12 @@ def test_a_cluster_started_for_the_run_listens_on_loopback_only(evidence, tmp_pa
     assert proc.returncode == 0, out
     assert len(seen) >= 2, "Ray's head (GCS) and raylet were not seen listening"
     assert all(_loopback(a) for a in seen), sorted(seen)
+
+
+def test_a_worker_larger_than_every_node_is_a_clear_error(cluster, evidence, tmp_path):
+    """The two worker nodes hold one CPU each: a 2-CPU worker fits none, though the cluster
+    has 2 CPUs in all."""
+    proc = subprocess.run([str(AUDIOPIPE), "run", str(evidence), "--out", str(tmp_path / "case"), "--ray", cluster,
+                           "--cpus-per-worker", "2"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert "no node of the Ray cluster" in proc.stderr and "can hold a worker of 2 CPU(s)" in proc.stderr
