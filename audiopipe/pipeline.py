@@ -284,7 +284,7 @@ class _StepLog:
 
 
 def _result_dir(case_dir: Path, sha256: str) -> Path:
-    return case_dir / "files" / sha256[:12]
+    return outputs.file_folder(case_dir, sha256)
 
 
 def _load_result(folder: Path) -> dict[str, Any] | None:
@@ -342,6 +342,11 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
         audio_bar = tqdm(total=round(total_audio_s, 1), desc="audio", unit="s", disable=bars_off, position=1,
                          bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
         jobs: list[Job] = []
+
+        def advance(item: _Input) -> None:  # one more file done (reused or analysed)
+            files_bar.update(1)
+            audio_bar.update(round(item.probe.duration_s or 0.0, 1) if item.probe else 0)
+
         for n, item in enumerate(todo, start=1):
             item.progress = f"[{n}/{len(todo)}]"
             key = provenance.resume_key(item.media.sha256, config_hash, analyzer.model_hashes)
@@ -353,8 +358,7 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
                                                             previous.get("error"))
                 summary.reused += 1
                 log.info(f"{item.progress} unchanged, not redone: {item.media.path} ({item.status})")
-                files_bar.update(1)
-                audio_bar.update(round(item.probe.duration_s or 0.0, 1) if item.probe else 0)
+                advance(item)
             else:
                 paths = [i.media.path for i in inputs if i.media.sha256 == item.media.sha256]
                 jobs.append(Job(item, folder, key, paths))
@@ -362,8 +366,7 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
         def finish(job: Job, outcome: FileOutcome) -> None:
             _write(job.item, job.folder, outcome, cfg)
             summary.analysed += job.item.status == "ok"
-            files_bar.update(1)
-            audio_bar.update(round(job.item.probe.duration_s or 0.0, 1) if job.item.probe else 0)
+            advance(job.item)
 
         if cfg.run.executor == "ray":
             from . import scale  # Ray is imported only here: the local executor never needs it

@@ -149,7 +149,7 @@ def _timeline(tables: dict[str, Any]) -> Any:
     for sheet in ("Segments", "Events"):
         for r in tables[sheet].to_dict("records") if sheet in tables else []:
             parts = [word.format({True: "yes", False: "no"}.get(v, v)) for f, word in _TIMELINE_WORDS.items()
-                     if (v := _plain(r.get(f))) not in (None, "")]
+                     if (v := plain(r.get(f))) not in (None, "")]
             if parts:
                 said[r["row_id"]] = ("; ".join(parts), r["reviewed_by"])
     df = tables["Timeline"].copy()
@@ -210,10 +210,11 @@ def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
     return out
 
 
-def _plain(v: Any) -> Any:
-    """A table cell as JSON: numpy scalars as Python values, NaN as None."""
+def plain(v: Any) -> Any:
+    """A table cell as JSON: numpy scalars as Python values; NaN and infinities (the peak of
+    digital silence) as None."""
     v = v.item() if hasattr(v, "item") else v
-    return None if isinstance(v, float) and math.isnan(v) else v
+    return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
 def _normalise(field: str, value: Any, languages: set[str]) -> tuple[Any, str | None]:
@@ -273,9 +274,9 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
             values = {f: v for f, (v, _) in zip(given, checked)}
             # reviewed_by as exported names the last reviewer: only a name typed anew is this one's
             typed = r.get("reviewed_by")
-            fresh = typed not in (None, "") and str(typed).strip() != str(_plain(row.get("reviewed_by")) or "")
+            fresh = typed not in (None, "") and str(typed).strip() != str(plain(row.get("reviewed_by")) or "")
             who = str(typed if fresh else (by or getpass.getuser())).strip()
-            held = {f: _plain(row.get(f)) for f in fields}
+            held = {f: plain(row.get(f)) for f in fields}
             new = {f: v for f, v in values.items() if held.get(f) != v}
             if not new:
                 unchanged += 1
@@ -284,7 +285,7 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
                 col = MACHINE_COLUMN.get(f)
                 entries.append({"at": when, "by": who, "source": edited.name, "source_sha256": digest,
                                 "sheet": sheet, "row_id": rid, **_span(sheet, row), "field": f,
-                                "machine": _plain(row.get(col)) if col else None, "old": held.get(f), "new": v})
+                                "machine": plain(row.get(col)) if col else None, "old": held.get(f), "new": v})
     if entries:
         _append(case_dir, entries)
     return ImportReport(len(entries), unchanged, refused, apply(tables, read_log(case_dir))[1])

@@ -61,6 +61,11 @@ def write_file(folder: Path, result: dict[str, Any], summaries: list[dict], cfg:
     atomic_write_json(folder / RESULT_NAME, result)
 
 
+def file_folder(case_dir: Path, sha256: str) -> Path:
+    """Where one input's outputs go: ``files/<sha256[:12]>``."""
+    return case_dir / "files" / sha256[:12]
+
+
 def load_results(case_dir: Path, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen, results = set(), []
     for row in inputs:
@@ -120,7 +125,7 @@ def _write_reviewed_subtitles(case_dir: Path, results: list[dict[str, Any]], seg
         for row in rows.to_dict("records"):
             i = int(row["row_id"].rsplit(":s", 1)[1])
             segs[i].update({m: row[f] for f, m in fields.items() if isinstance(row[f], str) and row[f]})
-        folder = case_dir / "files" / r["sha256"][:12]
+        folder = file_folder(case_dir, r["sha256"])
         atomic_write_text(folder / "transcript.reviewed.srt", subtitles.srt(segs))
         atomic_write_text(folder / "transcript.reviewed.vtt", subtitles.vtt(segs))
 
@@ -129,7 +134,7 @@ def _write_pages(case_dir: Path, inputs: list[dict[str, Any]], results: list[dic
     """``review.html`` for every analysed file (from its stored result, the reviewed tables and
     ``timeline.npz``), then the case's list of them."""
     for r in results:
-        folder = case_dir / "files" / r["sha256"][:12]
+        folder = file_folder(case_dir, r["sha256"])
         summary = folder / SUMMARY_NAME
         if r.get("status") == "ok" and summary.is_file():
             page.write(folder, page.page_data(r, tabs, timeline.load_summary(summary), folder))
@@ -141,7 +146,7 @@ def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:
     corrections in ``review/``); no model runs."""
     manifest = load_manifest(case_dir)
     for result in load_results(case_dir, manifest["inputs"]):
-        folder = case_dir / "files" / result["sha256"][:12]
+        folder = file_folder(case_dir, result["sha256"])
         _write_views(folder, result, cfg)
     write_case(case_dir, manifest, cfg)
     return manifest

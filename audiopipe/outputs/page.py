@@ -17,13 +17,13 @@ import hashlib
 import html
 import io
 import json
-import math
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..provenance import atomic_write_text
+from ..review import plain
 
 TEMPLATE_PATH = Path(__file__).resolve().parent / "review_page.html"
 PAGE_NAME = "review.html"
@@ -66,18 +66,11 @@ def audio_copy(audio_native: np.ndarray, rate_hz: int, fmt: str = "opus", kbps: 
     return buf.getvalue()
 
 
-def _plain(v: Any) -> Any:
-    """A table cell as JSON: numpy scalars as Python values; NaN and infinities (the peak of
-    digital silence) as null."""
-    v = v.item() if hasattr(v, "item") else v
-    return None if isinstance(v, float) and not math.isfinite(v) else v
-
-
 def _records(df, sha256: str, columns: list[str]) -> list[dict[str, Any]]:
     if df is None or df.empty:
         return []
     rows = df[df["sha256"] == sha256]
-    return [{c: _plain(r.get(c)) for c in columns} for r in rows.to_dict("records")]
+    return [{c: plain(r.get(c)) for c in columns} for r in rows.to_dict("records")]
 
 
 def script_json(data: Any) -> str:
