@@ -131,8 +131,9 @@ class DiarizationConfig:
     max_speakers: int | None = None
     by_channel: bool = False  # stereo calls: one speaker per channel
     clustering_method: str = "centroid"
-    clustering_threshold: float = 0.85
-    min_cluster_size: int = 12
+    clustering_threshold: float = 0.9
+    min_cluster_size: int = 3  # at most the chunks one turn of min_active_s spans (diarize.BriefSpeakerClustering)
+    min_active_s: float = 0.5  # clean speech a (chunk, speaker) embedding needs to be clustered (pyannote: 2 s)
     min_duration_off_s: float = 0.0
     embedding_exclude_overlap: bool = False
     resegment_window_s: float = 1.5  # 0 turns the re-segmentation pass off
@@ -141,7 +142,7 @@ class DiarizationConfig:
     resegment_split_similarity: float = 0.3  # a turn is cut where its two sides are less alike; 0 = no cuts
     embedding_batch_size: int = 16
     segmentation_batch_size: int = 16
-    segmentation_step: float = 0.1  # pyannote's 10-s windows every step x 10 s (each window's speakers embedded)
+    segmentation_step: float = 0.25  # pyannote's 10-s windows every step x 10 s (each window's speakers embedded)
 
 
 @dataclass(frozen=True)

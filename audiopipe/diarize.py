@@ -38,6 +38,7 @@ os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # before any pyannote import: no t
 
 SAMPLE_RATE_HZ = 16000
 MIN_FRAMES = 10  # 0.1 s of fbank frames
+MIN_TURN_S = 1.0  # a turn this long is embedded on its own (speaker centroids, speaker splits)
 MIN_SHORT_S = 0.3  # a speaker's short turns, end to end, embedded when at least this long
 RESEGMENT_BATCH = 32  # re-segmentation windows embedded in one forward pass
 
@@ -48,6 +49,7 @@ with warnings.catch_warnings():
     from pyannote.audio import Model
     from pyannote.audio.core.plda import PLDA
     from pyannote.audio.pipelines import SpeakerDiarization
+    from pyannote.audio.pipelines.clustering import AgglomerativeClustering
     from torchaudio.compliance import kaldi
 
 
@@ -108,6 +110,39 @@ class CAMPlusPlus(Model):
         return torch.cat(out)
 
 
+class BriefSpeakerClustering(AgglomerativeClustering):
+    """pyannote's agglomerative clustering, made to keep speakers who talk briefly.
+
+    pyannote clusters only the (chunk, speaker) embeddings with at least 20 % of the 10-s
+    chunk (2 s) of speech of their own, and folds every cluster of fewer than
+    ``min_cluster_size`` embeddings into the nearest large one: a voice that says one 1.5-s
+    sentence has no embedding to cluster, and one of 3 s rarely fills enough chunks. Here an
+    embedding takes part from ``min_active_s`` of clean speech (its CAM++ embedding is taken
+    on that speech alone), and the minimum cluster size is at most the number of chunks that
+    one turn of ``min_active_s`` spans (10-s windows every ``step_s``), so that a speaker heard
+    in one short turn can hold a cluster of their own.
+    """
+
+    def __init__(self, metric: str = "cosine", min_active_s: float = 2.0, step_s: float = 1.0,
+                 chunk_s: float = 10.0):
+        super().__init__(metric=metric)
+        self.min_active_s = min_active_s
+        self.step_s = step_s
+        self.chunk_s = chunk_s
+
+    def filter_embeddings(self, embeddings, segmentations=None, min_active_ratio: float = 0.2):
+        return super().filter_embeddings(embeddings, segmentations, min_active_ratio=self.min_active_s / self.chunk_s)
+
+    def cluster(self, embeddings, min_clusters=None, max_clusters=None, num_clusters=None):
+        one_turn = max(1, int(round((self.chunk_s - self.min_active_s) / self.step_s)))
+        configured = self.min_cluster_size
+        self.min_cluster_size = min(configured, one_turn)
+        try:
+            return super().cluster(embeddings, min_clusters, max_clusters, num_clusters)
+        finally:
+            self.min_cluster_size = configured
+
+
 @dataclass
 class Diarizer:
     """The diarization stage for one run (models loaded once)."""
@@ -130,16 +165,20 @@ class Diarizer:
         return self._resegment(track.audio_16k, turns)
 
     def _run(self, audio_16k: np.ndarray, track_index: int,
-             progress: Callable[[str, float], None] | None = None) -> list[Turn]:
+             progress: Callable[[str, float], None] | None = None, file: dict | None = None) -> list[Turn]:
+        """pyannote's pipeline on one channel. ``file``: the dict pyannote is given (made here
+        when None); with ``pipeline.training`` on, pyannote keeps the segmentation and the
+        embeddings in it, so a tuning run re-clusters the same file without embedding it again."""
         if audio_16k.size < SAMPLE_RATE_HZ // 2:
             return []
+        if file is None:
+            file = {"waveform": torch.from_numpy(audio_16k)[None], "sample_rate": SAMPLE_RATE_HZ}
         kwargs = {k: v for k, v in (("num_speakers", self.cfg.num_speakers),
                                     ("min_speakers", self.cfg.min_speakers),
                                     ("max_speakers", self.cfg.max_speakers)) if v is not None}
         with torch.inference_mode(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            output = self.pipeline({"waveform": torch.from_numpy(audio_16k)[None], "sample_rate": SAMPLE_RATE_HZ},
-                                   hook=_pyannote_hook(progress) if progress else None, **kwargs)
+            output = self.pipeline(file, hook=_pyannote_hook(progress) if progress else None, **kwargs)
         annotation = getattr(output, "speaker_diarization", output)
         names = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(sorted(annotation.labels()))}
         turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), names[spk], "diarization")
@@ -205,27 +244,38 @@ class Diarizer:
            (mean over that speaker's turns of 1 s or more; for a speaker with only shorter
            turns, those turns end to end) it is most like, or to a new speaker when none
            reaches ``resegment_split_similarity``.
-        2. Reassign: a window closer to another speaker's centroid by more than
+        2. Split speakers: a speaker whose turns sound like two voices is split
+           (``_split_speakers``).
+        3. Reassign: a window closer to another speaker's centroid by more than
            ``resegment_margin`` goes to that speaker.
         """
         win = self.cfg.resegment_window_s
         rate = SAMPLE_RATE_HZ
 
+        memo: dict[tuple[float, float], np.ndarray] = {}
+
+        def turn_embedding(i: int, t: Turn, scans: dict) -> np.ndarray:
+            """A turn's voice: the mean of its window embeddings when scanned (already
+            computed), else the CAM++ embedding of the turn itself (kept by its bounds)."""
+            if i in scans and len(scans[i][1]):
+                m = scans[i][1].mean(axis=0)
+                return m / (np.linalg.norm(m) + 1e-9)
+            if (t.start_s, t.end_s) not in memo:
+                memo[(t.start_s, t.end_s)] = self._embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
+            return memo[(t.start_s, t.end_s)]
+
         def centroids_of(labelled: list[Turn], scans: dict, short_too: bool = False) -> dict[str, np.ndarray]:
-            """Mean embedding of each speaker's turns of 1 s or more (a scanned turn: the mean
-            of its window embeddings, already computed); with ``short_too``, a speaker who has
-            only shorter turns gets the embedding of them put end to end."""
+            """Mean embedding of each speaker's turns of ``MIN_TURN_S`` or more; with
+            ``short_too``, a speaker who has only shorter turns gets the embedding of them put
+            end to end."""
             out = {}
             for spk in sorted({t.speaker for t in labelled}):
                 embs, short = [], []
                 for i, t in enumerate(labelled):
                     if t.speaker != spk:
                         continue
-                    if i in scans and len(scans[i][1]):
-                        m = scans[i][1].mean(axis=0)
-                        embs.append(m / (np.linalg.norm(m) + 1e-9))
-                    elif t.duration_s >= 1.0:
-                        embs.append(self._embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)]))
+                    if (i in scans and len(scans[i][1])) or t.duration_s >= MIN_TURN_S:
+                        embs.append(turn_embedding(i, t, scans))
                     else:
                         short.append(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
                 if not embs and short_too and sum(a.size for a in short) >= MIN_SHORT_S * rate:
@@ -238,6 +288,7 @@ class Diarizer:
         scans = {i: self._windows(audio_16k, t) for i, t in enumerate(turns) if t.duration_s >= 2 * win}
         if self.cfg.resegment_split_similarity > 0:
             turns, scans = self._split(turns, scans, centroids_of(turns, scans, short_too=True))
+            turns = self._split_speakers(turns, lambda i, t: turn_embedding(i, t, scans))
         centroids = centroids_of(turns, scans)
         if len(centroids) < 2:
             return sorted(turns, key=lambda t: (t.start_s, t.end_s))
@@ -263,6 +314,55 @@ class Diarizer:
                     run_start, current = cut, lab
             out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
         return sorted(out, key=lambda t: (t.start_s, t.end_s))
+
+    def _split_speakers(self, turns: list[Turn], embedding: Callable[[int, Turn], np.ndarray]) -> list[Turn]:
+        """Step 2 of ``_resegment``: one label, two voices, across turns.
+
+        pyannote clusters 10-s chunks: when two people take turns with short gaps, the
+        segmentation can give both one local label in every chunk they share, and the chunk
+        embeddings are then of a mixture, which clustering puts in one speaker. The turns
+        themselves are single voices: each speaker's turns of ``MIN_TURN_S`` or more are
+        grouped by average linkage of their embeddings, stopping where two groups are less
+        alike than ``resegment_split_similarity``. The group with the most speech keeps the
+        label; another goes to the speaker (or the voice split off before) whose turns it is
+        most like, if it reaches ``resegment_split_similarity``, else to a new speaker.
+        Turns shorter than ``MIN_TURN_S`` keep their label.
+        """
+        from scipy.cluster.hierarchy import fcluster, linkage
+
+        threshold = self.cfg.resegment_split_similarity
+        embs = {i: embedding(i, t) for i, t in enumerate(turns) if t.duration_s >= MIN_TURN_S}
+
+        def voice(ids: list[int]) -> np.ndarray:
+            v = np.sum([embs[i] * turns[i].duration_s for i in ids], axis=0)
+            return v / (np.linalg.norm(v) + 1e-9)
+
+        groups: dict[str, list[list[int]]] = {}
+        for spk in sorted({t.speaker for t in turns}):
+            ids = [i for i in embs if turns[i].speaker == spk]
+            if len(ids) < 2:
+                groups[spk] = [ids]
+                continue
+            found = fcluster(linkage(np.stack([embs[i] for i in ids]), method="average", metric="cosine"),
+                             t=1.0 - threshold, criterion="distance")
+            parts = [[i for i, g in zip(ids, found) if g == k] for k in sorted(set(found))]
+            groups[spk] = sorted(parts, key=lambda part: -sum(turns[i].duration_s for i in part))
+        voices = {spk: voice(parts[0]) for spk, parts in groups.items() if parts and parts[0]}
+        taken = {t.speaker for t in turns}
+        label = [t.speaker for t in turns]
+        for spk, parts in groups.items():
+            for part in parts[1:]:
+                v = voice(part)
+                known = [(other, float(c @ v)) for other, c in voices.items() if other != spk]
+                best, sim = max(known, key=lambda kv: kv[1], default=(None, -1.0))
+                if sim < threshold:
+                    best = next(f"SPEAKER_{k:02d}" for k in range(len(taken) + 1) if f"SPEAKER_{k:02d}" not in taken)
+                    taken.add(best)
+                    voices[best] = v
+                for i in part:
+                    label[i] = best
+        return [t if lab == t.speaker else Turn(t.track, t.start_s, t.end_s, lab, t.source)
+                for t, lab in zip(turns, label)]
 
     def _split(self, turns: list[Turn], scans: dict, centroids: dict[str, np.ndarray]
                ) -> tuple[list[Turn], dict]:
@@ -357,6 +457,9 @@ def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) ->
         segmentation=seg_model, embedding=emb_model, plda=NoPLDA(), clustering="AgglomerativeClustering",
         embedding_batch_size=cfg.embedding_batch_size, segmentation_batch_size=cfg.segmentation_batch_size,
         embedding_exclude_overlap=cfg.embedding_exclude_overlap, segmentation_step=cfg.segmentation_step)
+    chunk_s = float(seg_model.specifications.duration)
+    pipeline.clustering = BriefSpeakerClustering(min_active_s=cfg.min_active_s, step_s=cfg.segmentation_step * chunk_s,
+                                                 chunk_s=chunk_s)
     pipeline.instantiate({
         "segmentation": {"min_duration_off": cfg.min_duration_off_s},
         "clustering": {"method": cfg.clustering_method, "min_cluster_size": cfg.min_cluster_size,

@@ -1,44 +1,138 @@
-"""Grid over the diarization hyper-parameters on the two AMI dev clips (DER, no collar,
-overlap scored). Not part of `make bench` (the underscore): run it by hand to retune, then
-put the winner in configs/default.yaml.
+"""Choose the diarization settings by cross-validation over the built conversations
+(``_conversations.py``) and the shared clips, never on one clip. Not part of `make bench`
+(the underscore): run it by hand to retune, then put the winner in configs/default.yaml.
 
-Usage: .venv/bin/python bench/_tune_diarization.py
+Per segmentation step, each file is segmented and embedded once (pyannote keeps both in the
+file's dict in training mode; the re-segmentation's window embeddings are kept by turn
+bounds), then every clustering setting of the grid is scored on it: DER (no collar, overlap
+scored) and the speaker count. Files are dealt into five folds; in each fold the setting with
+the best score on the other four folds is scored on the fold itself. Score = mean DER + 0.05 x
+mean |speakers found - true|.
+
+Usage: .venv/bin/python bench/_tune_diarization.py [--steps 0.1,0.25] [--short-only]
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import itertools
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from diarization import FILES, der_of, load_refs  # noqa: E402
+from diarization import dev_files, der, load_track  # noqa: E402
 
 from audiopipe import config, diarize, models  # noqa: E402
 
 GRID = {
-    "clustering_threshold": [0.6, 0.7, 0.8, 0.9],
-    "clustering_method": ["centroid", "average"],
-    "min_cluster_size": [5, 12],
+    "clustering_threshold": [0.65, 0.7, 0.75, 0.8, 0.85, 0.9],
+    "min_cluster_size": [3, 12],
+    "min_active_s": [0.5, 1.0, 2.0],
 }
+FOLDS = 5
+COUNT_WEIGHT = 0.05
+
+
+def score(rows: list[tuple[float, int, int]]) -> float:
+    return float(np.mean([d for d, _, _ in rows]) + COUNT_WEIGHT * np.mean([abs(n - t) for _, n, t in rows]))
+
+
+def memoised(diarizer: diarize.Diarizer) -> None:
+    """Keep the re-segmentation's embeddings by turn bounds across settings."""
+    windows = functools.partial(diarize.Diarizer._windows, diarizer)
+    embed = functools.partial(diarize.Diarizer._embed, diarizer)
+
+    @functools.lru_cache(maxsize=None)
+    def by_bounds(start_s, end_s, track, speaker, source):
+        from audiopipe.records import Turn
+        return windows(diarizer._audio, Turn(track, start_s, end_s, speaker, source))
+
+    diarizer._windows = lambda audio, t: by_bounds(t.start_s, t.end_s, t.track, "", t.source)
+    cache: dict = {}
+
+    def embed_memo(audio):
+        key = (audio.size, float(audio[: 64].sum()), float(audio[-64:].sum()))
+        if key not in cache:
+            cache[key] = embed(audio)
+        return cache[key]
+
+    diarizer._embed = embed_memo
 
 
 def main() -> None:
-    refs = load_refs()
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--steps", default="0.1,0.25")
+    ap.add_argument("--short-only", action="store_true")
+    args = ap.parse_args()
     base = config.load("default")
     seg, emb = models.resolve(base.diarization.segmentation_model), models.resolve(base.diarization.embedding_model)
-    ami = [f for f in FILES if f[1] != "sample"]
-    for values in itertools.product(*GRID.values()):
-        changes = dict(zip(GRID, values))
-        cfg = base.replace("diarization", **changes).diarization
-        t0 = time.perf_counter()
-        ders = [der_of(diarize.load(cfg, seg, emb), name, uri, refs)[0] for name, uri in ami]
-        print(f"{changes}  AMI mean DER {sum(ders) / len(ders):.3f}  ({', '.join(f'{d:.3f}' for d in ders)})"
-              f"  {time.perf_counter() - t0:.0f} s", flush=True)
+    files = [f for f in dev_files() if not (args.short_only and f.duration_s > 120)]
+    settings = [dict(zip(GRID, v)) for v in itertools.product(*GRID.values())]
+    results: dict[tuple, dict[str, tuple[float, int, int]]] = {}
+    for step in (float(s) for s in args.steps.split(",")):
+        cfg0 = base.replace("diarization", segmentation_step=step).diarization
+        diarizer = diarize.load(cfg0, seg, emb)
+        diarizer.pipeline.training = True  # keep segmentation and embeddings in the file dict
+        for f in files:
+            track = load_track(f.path)
+            import torch
+            file = {"waveform": torch.from_numpy(track.audio_16k)[None], "sample_rate": 16000, "uri": f.uri}
+            diarizer._audio = track.audio_16k
+            memoised(diarizer)
+            t0 = time.perf_counter()
+            for s in settings:
+                d = dataclass_replace(cfg0, s)
+                diarizer.cfg = d
+                diarizer.pipeline.clustering.min_active_s = d.min_active_s
+                diarizer.pipeline.instantiate({
+                    "segmentation": {"min_duration_off": d.min_duration_off_s},
+                    "clustering": {"method": d.clustering_method, "min_cluster_size": d.min_cluster_size,
+                                   "threshold": d.clustering_threshold}})
+                turns = diarizer._resegment(track.audio_16k, diarizer._run(track.audio_16k, 0, file=file))
+                results[(step, *s.values())] = results.get((step, *s.values()), {})
+                results[(step, *s.values())][f.uri] = (der(f.reference, turns, f.uri), len({t.speaker for t in turns}),
+                                                       len(f.reference.labels()))
+            print(f"step {step}: {f.uri} done in {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
+    import pickle
+    (ROOT / "bench" / "out").mkdir(exist_ok=True)
+    (ROOT / "bench" / "out" / "tune_diarization.pkl").write_bytes(pickle.dumps((list(GRID), results)))
+    uris = [f.uri for f in files]
+    folds = [uris[i::FOLDS] for i in range(FOLDS)]
+    print("per fold: the setting chosen on the other folds, and its score on the fold")
+    held = []
+    for k, fold in enumerate(folds):
+        train = [u for u in uris if u not in fold]
+        best = min(results, key=lambda key: score([results[key][u] for u in train]))
+        rows = [results[best][u] for u in fold]
+        held += rows
+        print(f"fold {k}: {dict(zip(('step', *GRID), best))}  train {score([results[best][u] for u in train]):.3f}"
+              f"  held-out DER {np.mean([r[0] for r in rows]):.3f}, count exact {sum(r[1] == r[2] for r in rows)}/{len(rows)}")
+    print(f"cross-validated: DER {np.mean([r[0] for r in held]):.3f}, count exact "
+          f"{sum(r[1] == r[2] for r in held)}/{len(held)}")
+    ranked = sorted(results, key=lambda key: score(list(results[key].values())))
+    print("best on all files:")
+    for key in ranked[:8]:
+        rows = list(results[key].values())
+        print(f"  {dict(zip(('step', *GRID), key))}  score {score(rows):.3f}  DER {np.mean([r[0] for r in rows]):.3f}"
+              f"  count exact {sum(r[1] == r[2] for r in rows)}/{len(rows)}")
+    default = (base.diarization.segmentation_step, base.diarization.clustering_threshold,
+               base.diarization.min_cluster_size, base.diarization.min_active_s)
+    if default in results:
+        rows = list(results[default].values())
+        print(f"shipped default {default}: score {score(rows):.3f}  DER {np.mean([r[0] for r in rows]):.3f}"
+              f"  count exact {sum(r[1] == r[2] for r in rows)}/{len(rows)}")
+
+
+def dataclass_replace(cfg, changes: dict):
+    import dataclasses
+    return dataclasses.replace(cfg, **changes)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,9 @@
-"""Diarization stage: DER (pyannote.metrics, no collar, overlap scored) and real-time
-factor on the real recordings with reference RTTM, beside a one-speaker baseline.
+"""Diarization stage: DER (pyannote.metrics, no collar, overlap scored), speakers found and
+real-time factor, on the shared clips with reference RTTM (beside a one-speaker baseline) and
+on the built conversations of ``_conversations.py`` (2-6 speakers, some heard once for 1-4 s,
+with and without overlap, 30 s and 10 min), per file and per bucket.
+
+Usage: .venv/bin/python bench/diarization.py [--short-only]
 """
 
 from __future__ import annotations
@@ -7,17 +11,31 @@ from __future__ import annotations
 import sys
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _conversations  # noqa: E402
 
 from audiopipe import config, diarize, ingest, models  # noqa: E402
 from audiopipe.records import MediaFile  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media" / "diarization"
+BUILT = ROOT / "bench" / "out" / "conversations"
 FILES = [("sample.wav", "sample"), ("dev00.wav", "dev00"), ("dev01.wav", "dev01"),
          ("three_speakers.wav", "three_speakers"), ("ami_es2004_4spk.wav", "ami_es2004_4spk")]
+
+
+@dataclass
+class DevFile:
+    uri: str
+    path: Path
+    reference: object  # pyannote.core.Annotation
+    duration_s: float
+    spec: _conversations.Spec | None = None  # None: a shared clip
 
 
 def load_refs() -> dict:
@@ -27,6 +45,25 @@ def load_refs() -> dict:
     for name in ("debug.development.rttm", "three_speakers.rttm", "ami_es2004_4spk.rttm"):
         refs.update(load_rttm(MEDIA / name))
     return refs
+
+
+def dev_files() -> list[DevFile]:
+    """The shared clips and the built conversations (built here when missing)."""
+    import soundfile as sf
+    from pyannote.database.util import load_rttm
+
+    refs = load_refs()
+    out = [DevFile(uri, MEDIA / name, refs[uri], sf.info(str(MEDIA / name)).duration) for name, uri in FILES]
+    for spec in _conversations.build(BUILT):
+        wav = BUILT / f"{spec.name}.wav"
+        out.append(DevFile(spec.name, wav, load_rttm(BUILT / f"{spec.name}.rttm")[spec.name],
+                           sf.info(str(wav)).duration, spec))
+    return out
+
+
+def load_track(path: Path):
+    _, (track,), _ = ingest.load(MediaFile(path.name, str(path), 1), config.IngestConfig())
+    return track
 
 
 def der(reference, turns, uri: str) -> float:
@@ -41,39 +78,63 @@ def der(reference, turns, uri: str) -> float:
         return float(DiarizationErrorRate(collar=0.0, skip_overlap=False)(reference, hyp))
 
 
-def der_of(diarizer, name: str, uri: str, refs: dict) -> tuple[float, float, int, float]:
+def score_file(diarizer, f: DevFile) -> tuple[float, float, int, float]:
     """(DER, RTF, speakers found, one-speaker baseline DER) of one file."""
     from audiopipe.records import Turn
 
-    _, (track,), _ = ingest.load(MediaFile(name, str(MEDIA / name), 1), config.IngestConfig())
+    track = load_track(f.path)
     t0 = time.perf_counter()
     turns = diarizer(track)
     rtf = (time.perf_counter() - t0) / track.duration_s
-    ref = refs[uri]
-    extent = ref.get_timeline().extent()
-    baseline = der(ref, [Turn(0, extent.start, extent.end, "ONE")], uri)
-    return der(ref, turns, uri), rtf, len({t.speaker for t in turns}), baseline
+    extent = f.reference.get_timeline().extent()
+    baseline = der(f.reference, [Turn(0, extent.start, extent.end, "ONE")], f.uri)
+    return der(f.reference, turns, f.uri), rtf, len({t.speaker for t in turns}), baseline
+
+
+def _bucket_line(label: str, rows: list) -> str:
+    n = len(rows)
+    exact = sum(r[2] == r[3] for r in rows)
+    mean_der = sum(r[0] for r in rows) / n
+    return f"  {label:34s} files {n:2d}   DER {mean_der:.3f}   speaker count exact {exact}/{n}"
 
 
 def main() -> None:
+    short_only = "--short-only" in sys.argv
     cfg = config.load("default").diarization
     diarizer = diarize.load(cfg, models.resolve(cfg.segmentation_model), models.resolve(cfg.embedding_model))
-    refs = load_refs()
-    print(f"clustering {cfg.clustering_method}, threshold {cfg.clustering_threshold}, "
-          f"min cluster {cfg.min_cluster_size}, embedding batch {cfg.embedding_batch_size}")
-    print("file                DER     one-speaker DER   speakers (ref)   RTF (wall/audio, 2 cores)")
-    ami, rtfs = [], []
-    diarizer(ingest.load(MediaFile("sample.wav", str(MEDIA / "sample.wav"), 1), config.IngestConfig())[1][0])  # warm
-    for name, uri in FILES:
-        d, rtf, n, base = der_of(diarizer, name, uri, refs)
-        if uri in ("dev00", "dev01"):
-            ami.append(d)
-        rtfs.append(rtf)
-        print(f"{name:19s} {d:.3f}   {base:.3f}             {n} ({len(refs[uri].labels())})"
-              f"            {rtf:.2f}")
-    print(f"AMI dev mean DER {sum(ami) / len(ami):.3f} (target <= 0.25); sample.wav <= 0.06; three_speakers <= 0.05; "
-          f"ami_es2004_4spk <= 0.15; mean RTF {sum(rtfs) / len(rtfs):.2f} (target <= 0.15); "
-          f"segmentation step {cfg.segmentation_step}")
+    print(f"clustering {cfg.clustering_method}, threshold {cfg.clustering_threshold}, min cluster "
+          f"{cfg.min_cluster_size}, min active {cfg.min_active_s} s, segmentation step {cfg.segmentation_step}")
+    diarizer(load_track(MEDIA / "sample.wav"))  # warm
+    files = [f for f in dev_files() if not (short_only and f.duration_s > 120)]
+    print("file                              DER     one-speaker DER   speakers (ref)   RTF (wall/audio, 2 cores)")
+    shared, built, audio_s, wall_s = [], [], 0.0, 0.0
+    for f in files:
+        d, rtf, n, base = score_file(diarizer, f)
+        true_n = len(f.reference.labels())
+        audio_s += f.duration_s
+        wall_s += rtf * f.duration_s
+        (shared if f.spec is None else built).append((d, rtf, n, true_n, f))
+        print(f"{f.uri:33s} {d:.3f}   {base:.3f}             {n} ({true_n})            {rtf:.2f}", flush=True)
+    ami = [r[0] for r in shared if r[4].uri in ("dev00", "dev01")]
+    by = {r[4].uri: r for r in shared}
+    print("shared clips: " + ", ".join(f"{u} {by[u][0]:.3f}" for u in by)
+          + (f"; AMI dev mean {sum(ami) / len(ami):.3f}" if ami else ""))
+    print("  targets: sample <= 0.06, AMI dev mean <= 0.25, three_speakers <= 0.05, ami_es2004_4spk <= 0.15")
+    if built:
+        print("built conversations (targets: speaker count exact in >= 80 % of files, DER <= 0.20):")
+        print(_bucket_line("all", built))
+        for n_spk in sorted({r[4].spec.speakers for r in built}):
+            print(_bucket_line(f"{n_spk} speakers", [r for r in built if r[4].spec.speakers == n_spk]))
+        print(_bucket_line("with a speaker heard once (1-4 s)", [r for r in built if r[4].spec.brief]))
+        print(_bucket_line("every speaker heard several times", [r for r in built if not r[4].spec.brief]))
+        print(_bucket_line("with overlap", [r for r in built if r[4].spec.overlap]))
+        print(_bucket_line("without overlap", [r for r in built if not r[4].spec.overlap]))
+        print(_bucket_line("30 s", [r for r in built if r[4].spec.duration_s < 120]))
+        long_rows = [r for r in built if r[4].spec.duration_s >= 120]
+        if long_rows:
+            print(_bucket_line("10 min", long_rows))
+    print(f"stage RTF over all {len(files)} files: {wall_s / audio_s:.3f} (target <= 0.15); "
+          f"mean of the shared clips {sum(r[1] for r in shared) / len(shared):.3f}")
 
 
 if __name__ == "__main__":
