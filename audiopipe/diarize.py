@@ -288,6 +288,7 @@ class Diarizer:
         scans = {i: self._windows(audio_16k, t) for i, t in enumerate(turns) if t.duration_s >= 2 * win}
         if self.cfg.resegment_split_similarity > 0:
             turns, scans = self._split(turns, scans, centroids_of(turns, scans, short_too=True))
+        if self.cfg.speaker_split_similarity > 0:
             turns = self._split_speakers(turns, lambda i, t: turn_embedding(i, t, scans))
         centroids = centroids_of(turns, scans)
         if len(centroids) < 2:
@@ -323,14 +324,14 @@ class Diarizer:
         embeddings are then of a mixture, which clustering puts in one speaker. The turns
         themselves are single voices: each speaker's turns of ``MIN_TURN_S`` or more are
         grouped by average linkage of their embeddings, stopping where two groups are less
-        alike than ``resegment_split_similarity``. The group with the most speech keeps the
+        alike than ``speaker_split_similarity``. The group with the most speech keeps the
         label; another goes to the speaker (or the voice split off before) whose turns it is
-        most like, if it reaches ``resegment_split_similarity``, else to a new speaker.
+        most like, if it reaches ``speaker_split_similarity``, else to a new speaker.
         Turns shorter than ``MIN_TURN_S`` keep their label.
         """
         from scipy.cluster.hierarchy import fcluster, linkage
 
-        threshold = self.cfg.resegment_split_similarity
+        threshold = self.cfg.speaker_split_similarity
         embs = {i: embedding(i, t) for i, t in enumerate(turns) if t.duration_s >= MIN_TURN_S}
 
         def voice(ids: list[int]) -> np.ndarray:

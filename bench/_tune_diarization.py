@@ -9,7 +9,7 @@ scored) and the speaker count. Files are dealt into five folds; in each fold the
 the best score on the other four folds is scored on the fold itself. Score = mean DER + 0.05 x
 mean |speakers found - true|.
 
-Usage: .venv/bin/python bench/_tune_diarization.py [--steps 0.1,0.25] [--short-only]
+Usage: .venv/bin/python bench/_tune_diarization.py [--steps 0.1,0.25] [--short-only] [--grid 'KEY=V1,V2;...']
 """
 
 from __future__ import annotations
@@ -35,7 +35,17 @@ GRID = {
     "clustering_threshold": [0.65, 0.7, 0.75, 0.8, 0.85, 0.9],
     "min_cluster_size": [3, 12],
     "min_active_s": [0.5, 1.0, 2.0],
+    "speaker_split_similarity": [0.3],
 }
+# a smaller grid for one question at a time: --grid 'speaker_split_similarity=0.3,0.4;clustering_threshold=0.9'
+
+
+def parse_grid(text: str) -> dict:
+    grid = {}
+    for part in filter(None, text.split(";")):
+        key, values = part.split("=")
+        grid[key] = [float(v) if "." in v else int(v) for v in values.split(",")]
+    return grid
 FOLDS = 5
 COUNT_WEIGHT = 0.05
 
@@ -70,7 +80,11 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", default="0.1,0.25")
     ap.add_argument("--short-only", action="store_true")
+    ap.add_argument("--grid", help="KEY=V1,V2;KEY=V (the other keys at the shipped default)")
     args = ap.parse_args()
+    global GRID
+    if args.grid:
+        GRID = parse_grid(args.grid)
     base = config.load("default")
     seg, emb = models.resolve(base.diarization.segmentation_model), models.resolve(base.diarization.embedding_model)
     files = [f for f in dev_files() if not (args.short_only and f.duration_s > 120)]
@@ -122,8 +136,7 @@ def main() -> None:
         rows = list(results[key].values())
         print(f"  {dict(zip(('step', *GRID), key))}  score {score(rows):.3f}  DER {np.mean([r[0] for r in rows]):.3f}"
               f"  count exact {sum(r[1] == r[2] for r in rows)}/{len(rows)}")
-    default = (base.diarization.segmentation_step, base.diarization.clustering_threshold,
-               base.diarization.min_cluster_size, base.diarization.min_active_s)
+    default = (base.diarization.segmentation_step, *(getattr(base.diarization, k) for k in GRID))
     if default in results:
         rows = list(results[default].values())
         print(f"shipped default {default}: score {score(rows):.3f}  DER {np.mean([r[0] for r in rows]):.3f}"
