@@ -15,7 +15,9 @@ in another language wins; a 1-s turn rarely does on its own. The most likely seq
 Kept for every turn: the turn's own detection (``raw_*``), the decided language, its
 posterior and top three, and ``decided_by`` (``turn``: its own evidence; ``speaker``:
 the speaker's other turns; ``file``: the rest of the file; ``forced``; ``restricted``).
-A turn is ``language_uncertain`` when its own evidence disagrees with the decision, the
+A turn is ``language_uncertain`` when its own evidence disagrees with the decision or is
+weak (its own top language under ``language_threshold``: the label then rests on the other
+turns, which may be another voice that diarization gave the same label), the
 posterior is under ``language_threshold`` (``language_switch_min_prob`` where the speaker
 changes language at that turn), the turn is under ``min_certain_turn_s``, or the user's
 expected languages (``languages``) hold under ``language_threshold`` of the model's
@@ -172,7 +174,8 @@ def decide(turns: list[Turn], raw: list[dict[str, float]], cfg: SpeechConfig,
             decided = "file"
         chain, k = chains[t.speaker], position[i]
         switch = any(names[path[j]] != lang for j in chain[max(0, k - 1): k + 2])
-        uncertain = (lang != raw_lang or prob < cfg.language_threshold or t.duration_s < cfg.min_certain_turn_s
+        uncertain = (lang != raw_lang or raw_prob < cfg.language_threshold or prob < cfg.language_threshold
+                     or t.duration_s < cfg.min_certain_turn_s
                      or mass < cfg.language_threshold or switch and prob < cfg.language_switch_min_prob)
         guesses.append(LanguageGuess(i, t.track, t.start_s, t.end_s, t.speaker, lang, round(prob, 4),
                                      _top(names, post[i]), bool(uncertain), raw_lang, float(raw_prob), decided,

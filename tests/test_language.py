@@ -27,6 +27,17 @@ def test_a_short_turn_of_one_speaker_does_not_switch_on_weak_evidence():
     assert g[2].raw_language_top3[0] == ("pt", 0.71)
 
 
+def test_a_turn_whose_own_evidence_is_weak_is_flagged_even_where_the_speaker_agrees():
+    """bench/speech.py's code-switch file: diarization gave an Arabic turn (own evidence en
+    0.21, cy 0.14, pt 0.12) the label of a speaker heard in English elsewhere; the chain
+    decides English at 0.8. The decision may stand, but not unflagged."""
+    turns = [Turn(0, 0.0, 4.0, "A"), Turn(0, 4.5, 6.5, "A"), Turn(0, 7.0, 11.0, "A")]
+    raw = [_probs(en=0.95), _probs(en=0.21, cy=0.14, pt=0.12, ar=0.1), _probs(en=0.9)]
+    g = language.decide(turns, raw, SpeechConfig())
+    assert [x.language for x in g] == ["en", "en", "en"] and g[1].raw_language == "en"
+    assert g[1].language_uncertain and not g[0].language_uncertain and not g[2].language_uncertain
+
+
 def test_a_real_switch_of_language_wins():
     """One speaker, English then German (multilingual_en_de.mp3), long turns."""
     turns = [Turn(0, 0.0, 14.0), Turn(0, 14.5, 29.0), Turn(0, 31.0, 45.0), Turn(0, 45.5, 59.0)]
