@@ -140,7 +140,7 @@ class DiarizationConfig:
     resegment_hop_s: float = 0.5
     resegment_margin: float = 0.0
     resegment_split_similarity: float = 0.3  # a turn is cut where its two sides are less alike; 0 = no cuts
-    speaker_split_similarity: float = 0.3  # a speaker is split where groups of its turns are less alike; 0 = off
+    speaker_split_similarity: float = 0.4  # a speaker is split where groups of its turns are less alike; 0 = off
     embedding_batch_size: int = 16
     segmentation_batch_size: int = 16
     segmentation_step: float = 0.25  # pyannote's 10-s windows every step x 10 s (each window's speakers embedded)
