@@ -90,7 +90,7 @@ class SpeechConfig:
     language_min_window_s: float = 3.0
     # the decision over the file (language.decide): a turn's evidence counts fully from this length ...
     language_evidence_full_s: float = 3.0
-    language_switch_cost: float = 1.5  # nats for one speaker to change language between turns
+    language_switch_cost: float = 1.75  # nats for one speaker to change language between turns
     language_file_prior_weight: float = 1.0  # how much a speaker's first turn leans on the file's languages
     language_gunfire_weight: float = 0.5  # ... and at this weight when gunshots fall inside the turn
     language_switch_min_prob: float = 0.8  # a turn where its speaker changes language is uncertain below this
