@@ -118,29 +118,18 @@ class BriefSpeakerClustering(AgglomerativeClustering):
     ``min_cluster_size`` embeddings into the nearest large one: a voice that says one 1.5-s
     sentence has no embedding to cluster, and one of 3 s rarely fills enough chunks. Here an
     embedding takes part from ``min_active_s`` of clean speech (its CAM++ embedding is taken
-    on that speech alone), and the minimum cluster size is at most the number of chunks that
-    one turn of ``min_active_s`` spans (10-s windows every ``step_s``), so that a speaker heard
-    in one short turn can hold a cluster of their own.
+    on that speech alone); ``configure`` caps the minimum cluster size at the number of
+    chunks that one such turn spans, so that a speaker heard in one short turn can hold a
+    cluster of their own.
     """
 
-    def __init__(self, metric: str = "cosine", min_active_s: float = 2.0, step_s: float = 1.0,
-                 chunk_s: float = 10.0):
+    def __init__(self, metric: str = "cosine", min_active_s: float = 2.0, chunk_s: float = 10.0):
         super().__init__(metric=metric)
         self.min_active_s = min_active_s
-        self.step_s = step_s
         self.chunk_s = chunk_s
 
     def filter_embeddings(self, embeddings, segmentations=None, min_active_ratio: float = 0.2):
         return super().filter_embeddings(embeddings, segmentations, min_active_ratio=self.min_active_s / self.chunk_s)
-
-    def cluster(self, embeddings, min_clusters=None, max_clusters=None, num_clusters=None):
-        one_turn = max(1, int(round((self.chunk_s - self.min_active_s) / self.step_s)))
-        configured = self.min_cluster_size
-        self.min_cluster_size = min(configured, one_turn)
-        try:
-            return super().cluster(embeddings, min_clusters, max_clusters, num_clusters)
-        finally:
-            self.min_cluster_size = configured
 
 
 @dataclass
@@ -357,8 +346,7 @@ class Diarizer:
                 known = [(other, float(c @ v)) for other, c in voices.items() if other != spk]
                 best, sim = max(known, key=lambda kv: kv[1], default=(None, -1.0))
                 if sim < threshold:
-                    best = next(f"SPEAKER_{k:02d}" for k in range(len(taken) + 1) if f"SPEAKER_{k:02d}" not in taken)
-                    taken.add(best)
+                    best = _new_label(taken)
                     voices[best] = v
                 for i in part:
                     label[i] = best
@@ -395,9 +383,7 @@ class Diarizer:
                     if sim >= self.cfg.resegment_split_similarity:
                         speaker = spk
                     else:
-                        speaker = next(f"SPEAKER_{k:02d}" for k in range(len(taken) + 1)
-                                       if f"SPEAKER_{k:02d}" not in taken)
-                        taken.add(speaker)
+                        speaker = _new_label(taken)
                         new_voices.append((speaker, voice))
                 out_scans[len(out)] = (starts[idx[p]: idx[p + 1]], piece_embs)
                 out.append(Turn(t.track, round(a, 3), round(b, 3), speaker, t.source))
@@ -415,6 +401,13 @@ class Diarizer:
             label = f"CHANNEL_{ch:02d}"
             turns.extend(Turn(t.track, t.start_s, t.end_s, label, "diarization-by-channel") for t in segs)
         return sorted(turns, key=lambda t: (t.start_s, t.end_s))
+
+
+def _new_label(taken: set[str]) -> str:
+    """The first ``SPEAKER_NN`` not in ``taken``, added to it."""
+    label = next(f"SPEAKER_{k:02d}" for k in range(len(taken) + 1) if f"SPEAKER_{k:02d}" not in taken)
+    taken.add(label)
+    return label
 
 
 def _pyannote_hook(progress: Callable[[str, float], None]):
@@ -458,12 +451,21 @@ def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) ->
         segmentation=seg_model, embedding=emb_model, plda=NoPLDA(), clustering="AgglomerativeClustering",
         embedding_batch_size=cfg.embedding_batch_size, segmentation_batch_size=cfg.segmentation_batch_size,
         embedding_exclude_overlap=cfg.embedding_exclude_overlap, segmentation_step=cfg.segmentation_step)
-    chunk_s = float(seg_model.specifications.duration)
-    pipeline.clustering = BriefSpeakerClustering(min_active_s=cfg.min_active_s, step_s=cfg.segmentation_step * chunk_s,
-                                                 chunk_s=chunk_s)
+    pipeline.clustering = BriefSpeakerClustering(chunk_s=float(seg_model.specifications.duration))
+    configure(pipeline, cfg)
+    return Diarizer(cfg, pipeline, emb_model)
+
+
+def configure(pipeline: SpeakerDiarization, cfg: DiarizationConfig) -> None:
+    """Set the clustering settings of ``cfg`` on a loaded pipeline (its step stays as built):
+    pyannote's hyper-parameters, ``min_active_s``, and the minimum cluster size capped at the
+    chunks that one turn of ``min_active_s`` spans (10-s windows every step)."""
+    clustering = pipeline.clustering
+    clustering.min_active_s = cfg.min_active_s
+    step_s = cfg.segmentation_step * clustering.chunk_s
+    one_turn = max(1, int(round((clustering.chunk_s - cfg.min_active_s) / step_s)))
     pipeline.instantiate({
         "segmentation": {"min_duration_off": cfg.min_duration_off_s},
-        "clustering": {"method": cfg.clustering_method, "min_cluster_size": cfg.min_cluster_size,
+        "clustering": {"method": cfg.clustering_method, "min_cluster_size": min(cfg.min_cluster_size, one_turn),
                        "threshold": cfg.clustering_threshold},
     })
-    return Diarizer(cfg, pipeline, emb_model)

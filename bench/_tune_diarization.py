@@ -102,13 +102,8 @@ def main() -> None:
             memoised(diarizer)
             t0 = time.perf_counter()
             for s in settings:
-                d = dataclass_replace(cfg0, s)
-                diarizer.cfg = d
-                diarizer.pipeline.clustering.min_active_s = d.min_active_s
-                diarizer.pipeline.instantiate({
-                    "segmentation": {"min_duration_off": d.min_duration_off_s},
-                    "clustering": {"method": d.clustering_method, "min_cluster_size": d.min_cluster_size,
-                                   "threshold": d.clustering_threshold}})
+                diarizer.cfg = base.replace("diarization", segmentation_step=step, **s).diarization
+                diarize.configure(diarizer.pipeline, diarizer.cfg)
                 turns = diarizer._resegment(track.audio_16k, diarizer._run(track.audio_16k, 0, file=file))
                 results[(step, *s.values())] = results.get((step, *s.values()), {})
                 results[(step, *s.values())][f.uri] = (der(f.reference, turns, f.uri), len({t.speaker for t in turns}),
@@ -141,11 +136,6 @@ def main() -> None:
         rows = list(results[default].values())
         print(f"shipped default {default}: score {score(rows):.3f}  DER {np.mean([r[0] for r in rows]):.3f}"
               f"  count exact {sum(r[1] == r[2] for r in rows)}/{len(rows)}")
-
-
-def dataclass_replace(cfg, changes: dict):
-    import dataclasses
-    return dataclasses.replace(cfg, **changes)
 
 
 if __name__ == "__main__":
