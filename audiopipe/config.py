@@ -88,6 +88,8 @@ class SpeechConfig:
     # language_min_window_s (30 = Whisper's whole window: slower, a little more accurate on short turns)
     language_evidence_max_s: float = 10.0
     language_min_window_s: float = 3.0
+    # one speaker's consecutive turns with pauses up to this are also heard together (language.stretches)
+    language_join_gap_s: float = 0.5
     # the decision over the file (language.decide): a turn's evidence counts fully from this length ...
     language_evidence_full_s: float = 3.0
     language_switch_cost: float = 1.75  # nats for one speaker to change language between turns
@@ -258,8 +260,9 @@ def _validate(cfg: Config) -> None:
         raise ConfigError("speech.window_s must be within [1, 30] s (Whisper reads 30 s) and above 2 x pack_pad_s")
     if not 0.1 <= s.language_min_window_s <= 30.0 or s.language_evidence_max_s <= 0:
         raise ConfigError("speech.language_min_window_s must be within [0.1, 30] s, language_evidence_max_s > 0")
-    if s.language_switch_cost < 0 or s.language_evidence_full_s <= 0:
-        raise ConfigError("speech.language_switch_cost must be >= 0 and language_evidence_full_s > 0")
+    if s.language_switch_cost < 0 or s.language_evidence_full_s <= 0 or s.language_join_gap_s < 0:
+        raise ConfigError("speech.language_switch_cost and language_join_gap_s must be >= 0, "
+                          "language_evidence_full_s > 0")
     if s.device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"speech.device must be cpu, cuda or auto, not {s.device!r}")
     for name in ("gunshot_threshold", "possible_threshold"):

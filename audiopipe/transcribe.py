@@ -580,9 +580,9 @@ class SpeechStage:
             return SpeechResult(turns, [], [], flags, timings)
 
         t0 = time.perf_counter()
-        raw = [] if cfg.language else language.evidence(audio, turns, self.engine, cfg)
+        heard = language.Evidence.alone([]) if cfg.language else language.evidence(audio, turns, self.engine, cfg)
         fire = [any(t.start_s <= s <= t.end_s for s in shot_times) for t in turns]
-        guesses = language.decide(turns, raw, cfg, fire)
+        guesses = language.decide(turns, heard, cfg, fire)
         timings["language"] = time.perf_counter() - t0
 
         windows = pack(turns, [g.language for g in guesses], cfg, audio.size / SAMPLE_RATE_HZ)

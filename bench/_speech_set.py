@@ -6,6 +6,10 @@
 - ``meeting_4spk_30s.wav``: the first 30 s of the AMI 4-speaker clip (English).
 - the scenario video, ``ru_lecture.wav``, ``multilingual_en_de.mp3``, AMI ``dev01.wav``.
 
+``pieces()`` gives stretches of one voice in one known language (every single-language
+stretch of the shared speech and diarization clips), cut into 2-3 turns as diarization cuts
+an utterance at short pauses, for the language evidence on short turns.
+
 ``truth(name)`` gives (start_s, end_s, language) stretches; a turn is scored by the truth
 stretch it overlaps most.
 """
@@ -92,3 +96,41 @@ def truth_language(truth: list[tuple[float, float, str]], start_s: float, end_s:
         if overlap > best_overlap:
             best, best_overlap = lang, overlap
     return best
+
+
+# (recording, language, from_s, to_s): stretches of one known language for ``pieces``
+ONE_LANGUAGE = [
+    ("speech/jfk_en.flac", "en", 0, 11), ("speech/multilingual_en_de.mp3", "en", 0, 29),
+    ("speech/multilingual_en_de.mp3", "de", 31, 60), ("speech/de_01.wav", "de", 0, 99),
+    ("speech/es_01.wav", "es", 0, 99), ("speech/it_01.wav", "it", 0, 99), ("speech/ar_01.wav", "ar", 0, 99),
+    ("speech/ru_lecture.wav", "ru", 0, 60), ("speech/hy_01.wav", "hy", 0, 99),
+    ("diarization/dev00.wav", "en", 0, 30), ("diarization/sample.wav", "en", 0, 30),
+    ("diarization/ami_es2004_4spk.wav", "en", 0, 60), ("diarization/three_speakers.wav", "en", 0, 99),
+]
+
+
+def pieces(speech_regions, seed: int = 1, lengths_s=(1.5, 2.5, 4.0), cut_s: float = 0.2, per_length: int = 12):
+    """Utterances of one known language cut into 2-3 turns of one speaker, ``cut_s`` of
+    pause cut out at each cut; ``per_length`` utterances of each length from each
+    recording (half as many from the English ones), deterministic by seed.
+
+    speech_regions(audio_16k) -> [(start_s, end_s)]: where the recording has speech.
+    Yields (language, utterance length_s, audio_16k, [(start_s, end_s) of each turn])."""
+    rng = np.random.default_rng(seed)
+    for name, lang, a, b in ONE_LANGUAGE:
+        x = _load(MEDIA / name)[int(a * RATE_HZ): int(b * RATE_HZ)]
+        regions = speech_regions(x)
+        for length_s in lengths_s:
+            fit = [r for r in regions if r[1] - r[0] >= length_s]
+            for _ in range(per_length // 2 if lang == "en" else per_length):  # English: nine recordings
+                if not fit:
+                    break
+                r0, r1 = fit[rng.integers(len(fit))]
+                s = r0 + rng.uniform(0, r1 - r0 - length_s)
+                bounds = [s, s]
+                while min(np.diff(bounds)) < 0.5:  # every turn at least 0.3 s once the pauses are cut out
+                    bounds = [s, *np.sort(rng.uniform(s, s + length_s, int(rng.integers(1, 3)))), s + length_s]
+                last = len(bounds) - 2
+                turns = [(bounds[i] + (cut_s / 2 if i else 0.0), bounds[i + 1] - (cut_s / 2 if i < last else 0.0))
+                         for i in range(len(bounds) - 1)]
+                yield lang, length_s, x, turns

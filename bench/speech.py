@@ -11,6 +11,9 @@ same run): speed, where the time goes, languages per turn, WER/CER, and both eng
 3. WER/CER on the speech clips (speech stage on VAD turns) against plain ``transcribe()``
    and against the figures of the previous speech stage (one 30-s window per turn).
 4. Both engines on the same weights.
+5. One utterance cut into turns (as diarization cuts at short pauses; every single-language
+   recording of the shared set): each turn's own detection by its length, and the decision
+   with each turn heard alone against the turns heard together (``language.stretches``).
 
 Usage: ``python bench/speech.py [--device cuda]`` (on a GPU: float16, batch_size 8).
 Text is normalised with Whisper's own normalisers before scoring.
@@ -31,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from _speech_set import CODESWITCH, build, truth_language  # noqa: E402
+from _speech_set import CODESWITCH, build, pieces, truth_language  # noqa: E402
 
 from audiopipe import config, ingest, language, models, pipeline, transcribe  # noqa: E402
 from audiopipe.records import MediaFile, Turn  # noqa: E402
@@ -241,10 +244,42 @@ def engines() -> None:
     print("RTF here = audio seconds per wall second (higher is faster)")
 
 
+def utterance_pieces(device: str) -> None:
+    cfg = bench_config(device)
+    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
+
+    def regions(x):
+        return [(t.start_s, t.end_s) for t in transcribe.vad_turns(x, 0, cfg.speech, 30.0)]
+
+    tally: dict[tuple[str, str], list[float]] = {}
+    n = 0
+    for lang, length_s, x, spans in pieces(regions):
+        n += 1
+        turns = [Turn(0, a, b, "S") for a, b in spans]
+        heard = language.evidence(x, turns, stage.engine, cfg.speech)
+        for mode, h in (("alone", language.Evidence.alone(heard.own)), ("together", heard)):
+            for t, g in zip(turns, language.decide(turns, h, cfg.speech)):
+                own = next(label for lo, hi, label in BUCKETS if lo <= t.duration_s < hi)
+                keys = [f"{length_s:.1f} s", lang, "all"] + ([f"turn {own}"] if mode == "alone" else [])
+                for key in keys:
+                    cell = tally.setdefault((mode, key), [0.0, 0.0, 0.0, 0.0])
+                    cell[0] += t.duration_s * (g.language == lang)
+                    cell[1] += t.duration_s
+                    cell[2] += t.duration_s * (g.raw_language == lang)
+                    cell[3] += 1
+    print(f"\n5. {n} utterances of one voice cut into 2-3 turns (seconds of turn time decided right)")
+    print("  each turn's own detection by its length: " + "  ".join(
+        f"{k[1][5:]} {v[2] / v[1]:.0%} ({v[3]:.0f})" for k, v in sorted(tally.items()) if k[1].startswith("turn ")))
+    for key in sorted({k for _, k in tally if not k.startswith("turn ")}, key=lambda k: (k[0].isalpha(), k)):
+        a, b = tally[("alone", key)], tally[("together", key)]
+        label = f"utterance {key}" if key[0].isdigit() else key
+        print(f"  {label:16s} turns decided alone {a[0] / a[1]:6.1%}   heard together {b[0] / b[1]:6.1%}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--only", choices=["speed", "clips", "engines"], help="one part of the bench")
+    parser.add_argument("--only", choices=["speed", "clips", "engines", "pieces"], help="one part of the bench")
     args = parser.parse_args()
     if args.only in (None, "speed"):
         speed(args.device)
@@ -252,6 +287,8 @@ def main() -> None:
         clips(args.device)
     if args.only in (None, "engines") and args.device == "cpu":
         engines()
+    if args.only in (None, "pieces"):
+        utterance_pieces(args.device)
 
 
 if __name__ == "__main__":

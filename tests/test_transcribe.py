@@ -188,6 +188,19 @@ def test_a_short_turn_of_another_language_between_long_turns_of_one_speaker_is_f
     assert short.language == short.raw_language or short.language_uncertain, short
 
 
+def test_pieces_of_one_sentence_cut_by_diarization_are_heard_together(stage_for):
+    """An Arabic sentence cut into three 1-s turns after an English speaker (as diarization
+    cuts at short pauses): each piece alone says English or little, the three heard
+    together say Arabic; the pieces keep their own detections."""
+    parts = [("jfk_en.flac", 0.3, 7.0)] + [("ar_01.wav", a, a + 1.0) for a in (0.5, 1.5, 2.5)]
+    track, spans = _joined(*parts, gap_s=0.3)
+    turns = [Turn(0, a, b, "A" if k == 0 else "B") for k, (a, b) in enumerate(spans)]
+    langs = stage_for(translate=False).process(track, [], turns).languages
+    assert [g.language for g in langs] == ["en", "ar", "ar", "ar"]
+    assert any(g.raw_language != "ar" for g in langs[1:])
+    assert all(g.language_uncertain for g in langs[1:] if g.raw_language != "ar")
+
+
 def test_a_spanish_speaker_stays_spanish_over_short_turns(stage_for):
     """es_01 cut into three turns of one speaker (0.9-2 s): all es, whatever one turn says alone."""
     turns = [Turn(0, 0.3, 2.3, "S"), Turn(0, 2.6, 3.5, "S"), Turn(0, 3.8, 5.5, "S"), Turn(0, 5.8, 7.6, "S")]
