@@ -1,0 +1,87 @@
+"""A long file through the whole run (diarization and events; speech off unless asked):
+wall time per stage, RTF, peak memory of the process, shots found.
+
+The file: 48-kHz stereo WAV, the two AMI dev clips end to end (one minute of two-speaker
+meeting), repeated, with a real three-round burst (gunshot_auto_burst_01.wav, mixed 6 dB
+over the speech) at the start of every minute. Built in bench/out/long/, deterministic.
+
+Usage: .venv/bin/python bench/long_file.py [--minutes 60] [--speech]
+Each run is its own process (peak memory is the process's own ``ru_maxrss``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from audiopipe import config, pipeline  # noqa: E402
+
+MEDIA = ROOT.parent / "shared" / "media"
+OUT = ROOT / "bench" / "out" / "long"
+RATE_HZ = 48000
+
+
+def build(minutes: int) -> tuple[Path, int]:
+    """The long file (made once per length) and the number of shots in it."""
+    import librosa
+
+    path = OUT / f"evidence-{minutes}min" / f"meeting_{minutes}min.wav"
+    burst, rate = sf.read(MEDIA / "events" / "gunshot_auto_burst_01.wav", dtype="float32", always_2d=True)
+    burst = librosa.resample(burst.mean(axis=1), orig_sr=rate, target_sr=RATE_HZ)
+    rounds = 3  # the clip's three rounds (events/README.md)
+    if path.exists():
+        return path, rounds * minutes
+    minute = np.concatenate([librosa.load(str(MEDIA / "diarization" / name), sr=RATE_HZ)[0]
+                             for name in ("dev00.wav", "dev01.wav")]).astype(np.float32)
+    speech_rms = float(np.sqrt(np.mean(minute ** 2)))
+    burst = burst / float(np.sqrt(np.mean(burst ** 2))) * speech_rms * 10 ** (6 / 20)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with sf.SoundFile(path, "w", RATE_HZ, 2, "PCM_16") as f:
+        for _ in range(minutes):
+            m = minute.copy()
+            m[RATE_HZ: RATE_HZ + burst.size] += burst
+            m = np.clip(m, -1.0, 1.0)
+            f.write(np.stack([m, m], axis=1))
+    return path, rounds * minutes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=int, default=60)
+    parser.add_argument("--speech", action="store_true", help="run the speech stage too")
+    args = parser.parse_args()
+    path, shots = build(args.minutes)
+    cfg = config.load("default").replace("speech", enabled=args.speech)
+    case = OUT / f"case-{args.minutes}min{'-speech' if args.speech else ''}"
+    if case.exists():
+        import shutil
+
+        shutil.rmtree(case)
+    t0 = time.perf_counter()
+    pipeline.run(path.parent, case, cfg, quiet=True)
+    wall = time.perf_counter() - t0
+    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: kB
+    (result,) = [json.loads(p.read_text()) for p in case.glob("files/*/result.json")]
+    t = result["timings_s"]
+    audio_s = result["tracks"][0]["duration_s"]
+    found = sum(e["is_gunshot"] for e in result["events"])
+    speakers = len({turn["speaker"] for turn in result["turns"]})
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k in ("decode", "events", "diarization", "speech"))
+    print(f"{path.name}: {audio_s / 60:.0f} min of 48-kHz stereo, speech {'on' if args.speech else 'off'}")
+    print(f"  wall {wall:.0f} s (RTF {wall / audio_s:.3f}); {stages}; diarization RTF {t['diarization'] / audio_s:.3f}")
+    print(f"  peak memory {peak_gb:.2f} GB (the whole process, models included)")
+    print(f"  shots {found}/{shots} (is_gunshot), speakers {speakers} (the meeting has 2; each minute repeats it)")
+
+
+if __name__ == "__main__":
+    main()
