@@ -5,8 +5,12 @@ The file: 48-kHz stereo WAV, the two AMI dev clips end to end (one minute of two
 meeting), repeated, with a real three-round burst (gunshot_auto_burst_01.wav, mixed 6 dB
 over the speech) at the start of every minute. Built in bench/out/long/, deterministic.
 
-Usage: .venv/bin/python bench/long_file.py [--minutes 60] [--speech]
-Each run is its own process (peak memory is the process's own ``ru_maxrss``).
+Usage: .venv/bin/python bench/long_file.py [--minutes 60] [--speech] [--previous-diarization]
+Each run is its own process. Peak memory: the process's resident set (``ru_maxrss``, which
+counts the pages of the memory-mapped native-rate track it has read), and its anonymous
+memory (``RssAnon``, sampled every 0.2 s: what the process itself holds).
+``--previous-diarization``: the diarization settings of before diarization v2 (windows every
+1 s, threshold 0.85, minimum cluster 12, 2 s of clean speech per embedding, no speaker split).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import argparse
 import json
 import resource
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -55,21 +60,47 @@ def build(minutes: int) -> tuple[Path, int]:
     return path, rounds * minutes
 
 
+PREVIOUS_DIARIZATION = dict(segmentation_step=0.1, clustering_threshold=0.85, min_cluster_size=12,
+                            min_active_s=2.0, speaker_split_similarity=0.0)
+
+
+class AnonPeak(threading.Thread):
+    """The largest ``RssAnon`` of this process, sampled every 0.2 s until stopped (bytes)."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.peak_bytes = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("RssAnon:"):
+                    self.peak_bytes = max(self.peak_bytes, int(line.split()[1]) * 1024)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=int, default=60)
     parser.add_argument("--speech", action="store_true", help="run the speech stage too")
+    parser.add_argument("--previous-diarization", action="store_true", help="diarization settings before v2")
     args = parser.parse_args()
     path, shots = build(args.minutes)
     cfg = config.load("default").replace("speech", enabled=args.speech)
-    case = OUT / f"case-{args.minutes}min{'-speech' if args.speech else ''}"
+    if args.previous_diarization:
+        cfg = cfg.replace("diarization", **PREVIOUS_DIARIZATION)
+    case = OUT / f"case-{args.minutes}min{'-speech' if args.speech else ''}{'-prev' if args.previous_diarization else ''}"
     if case.exists():
         import shutil
 
         shutil.rmtree(case)
+    anon = AnonPeak()
+    anon.start()
     t0 = time.perf_counter()
     pipeline.run(path.parent, case, cfg, quiet=True)
     wall = time.perf_counter() - t0
+    anon.done.set()
+    anon.join()
     peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 ** 2  # Linux: kB
     (result,) = [json.loads(p.read_text()) for p in case.glob("files/*/result.json")]
     t = result["timings_s"]
@@ -77,9 +108,11 @@ def main() -> None:
     found = sum(e["is_gunshot"] for e in result["events"])
     speakers = len({turn["speaker"] for turn in result["turns"]})
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k in ("decode", "events", "diarization", "speech"))
-    print(f"{path.name}: {audio_s / 60:.0f} min of 48-kHz stereo, speech {'on' if args.speech else 'off'}")
+    print(f"{path.name}: {audio_s / 60:.0f} min of 48-kHz stereo, speech {'on' if args.speech else 'off'}, "
+          f"diarization settings {'before v2' if args.previous_diarization else 'of configs/default.yaml'}")
     print(f"  wall {wall:.0f} s (RTF {wall / audio_s:.3f}); {stages}; diarization RTF {t['diarization'] / audio_s:.3f}")
-    print(f"  peak memory {peak_gb:.2f} GB (the whole process, models included)")
+    print(f"  peak memory {peak_gb:.2f} GB resident (models and the mapped native-rate track included), "
+          f"{anon.peak_bytes / 1024 ** 3:.2f} GB anonymous")
     print(f"  shots {found}/{shots} (is_gunshot), speakers {speakers} (the meeting has 2; each minute repeats it)")
 
 
