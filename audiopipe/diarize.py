@@ -133,53 +133,26 @@ class BriefSpeakerClustering(AgglomerativeClustering):
 
 
 @dataclass
-class Diarizer:
-    """The diarization stage for one run (models loaded once)."""
+class Resegmenter:
+    """Re-segmentation after pyannote: CAM++ windows over the turns (``__call__``).
+
+    pyannote's segmentation sometimes gives two voices one local label inside a 10-s
+    window (far-field meetings, people taking turns with short gaps); clustering cannot
+    undo that, so the turns are heard again with ``resegment_window_s`` windows every
+    ``resegment_hop_s``: cut where the voice changes, a speaker whose turns sound like two
+    voices split, windows reassigned to the nearest speaker.
+    """
 
     cfg: DiarizationConfig
-    pipeline: SpeakerDiarization  # or any pyannote pipeline named by the user (``load_named``)
-    embedding: CAMPlusPlus | None  # None: no re-segmentation (a named pipeline)
+    embedding: CAMPlusPlus
 
-    def __call__(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
-        """Speaker turns of one track; overlapping speech gives overlapping turns.
-
-        progress: called with (step name, fraction done) as pyannote goes through its steps
-        (segmentation, embeddings), for long files.
-        """
-        if self.cfg.by_channel and track.channels > 1:
-            return self._by_channel(track, progress)
-        turns = self._run(track.audio_16k, track.index, progress)
-        if self.embedding is None or self.cfg.resegment_window_s <= 0:
-            return turns
-        return self._resegment(track.audio_16k, turns)
-
-    def _run(self, audio_16k: np.ndarray, track_index: int,
-             progress: Callable[[str, float], None] | None = None, file: dict | None = None) -> list[Turn]:
-        """pyannote's pipeline on one channel. ``file``: the dict pyannote is given (made here
-        when None); with ``pipeline.training`` on, pyannote keeps the segmentation and the
-        embeddings in it, so a tuning run re-clusters the same file without embedding it again."""
-        if audio_16k.size < SAMPLE_RATE_HZ // 2:
-            return []
-        if file is None:
-            file = {"waveform": torch.from_numpy(audio_16k)[None], "sample_rate": SAMPLE_RATE_HZ}
-        kwargs = {k: v for k, v in (("num_speakers", self.cfg.num_speakers),
-                                    ("min_speakers", self.cfg.min_speakers),
-                                    ("max_speakers", self.cfg.max_speakers)) if v is not None}
-        with torch.inference_mode(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            output = self.pipeline(file, hook=_pyannote_hook(progress) if progress else None, **kwargs)
-        annotation = getattr(output, "speaker_diarization", output)
-        names = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(sorted(annotation.labels()))}
-        turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), names[spk], "diarization")
-                 for seg, _, spk in annotation.itertracks(yield_label=True)]
-        return sorted(turns, key=lambda t: (t.start_s, t.end_s))
-
-    def _embed(self, audio_16k: np.ndarray) -> np.ndarray:
+    def embed(self, audio_16k: np.ndarray) -> np.ndarray:
+        """The CAM++ embedding of a clip, unit length. audio_16k: shape = (n_samples,)."""
         with torch.inference_mode():
             e = self.embedding(torch.from_numpy(np.ascontiguousarray(audio_16k))[None, None]).numpy()[0]
         return e / (np.linalg.norm(e) + 1e-9)
 
-    def _windows(self, audio_16k: np.ndarray, t: Turn) -> tuple[np.ndarray, np.ndarray]:
+    def windows(self, audio_16k: np.ndarray, t: Turn) -> tuple[np.ndarray, np.ndarray]:
         """CAM++ embeddings of ``resegment_window_s`` windows every ``resegment_hop_s`` over a
         turn: (starts_s, shape = (n,), embeddings, shape = (n, 192), unit length)."""
         win, rate = self.cfg.resegment_window_s, SAMPLE_RATE_HZ
@@ -197,12 +170,12 @@ class Diarizer:
         e = np.concatenate(embs)
         return starts, e / (np.linalg.norm(e, axis=1, keepdims=True) + 1e-9)
 
-    def _cut_s(self, window_start_s: float) -> float:
+    def cut_s(self, window_start_s: float) -> float:
         """Where a change that shows first in the window starting at ``window_start_s`` is cut:
         halfway through the overlap of that window and the one before."""
         return round(float(window_start_s) + self.cfg.resegment_window_s / 2 - self.cfg.resegment_hop_s / 2, 3)
 
-    def _change_points(self, embs: np.ndarray, offset: int = 0) -> list[int]:
+    def change_points(self, embs: np.ndarray, offset: int = 0) -> list[int]:
         """Window indices where the voice changes inside one turn (binary segmentation): the
         split whose two sides' mean embeddings are least alike, while their cosine similarity
         is under ``resegment_split_similarity``, each side at least two windows long."""
@@ -217,24 +190,20 @@ class Diarizer:
         best_k, best_sim = int(np.argmin(sims)) + 2, float(sims.min())
         if best_sim >= self.cfg.resegment_split_similarity:
             return []
-        return (self._change_points(embs[:best_k], offset) + [offset + best_k]
-                + self._change_points(embs[best_k:], offset + best_k))
+        return (self.change_points(embs[:best_k], offset) + [offset + best_k]
+                + self.change_points(embs[best_k:], offset + best_k))
 
-    def _resegment(self, audio_16k: np.ndarray, turns: list[Turn]) -> list[Turn]:
-        """Relabel stretches of long turns that sound like another speaker.
+    def __call__(self, audio_16k: np.ndarray, turns: list[Turn]) -> list[Turn]:
+        """pyannote's turns, relabelled where they sound like another speaker. Each turn at
+        least two windows long is scanned (``windows``).
 
-        pyannote's segmentation sometimes gives two voices one local label inside a 10-s
-        window (far-field meetings); clustering cannot undo that. Each turn at least two
-        windows long is scanned with ``resegment_window_s`` windows every
-        ``resegment_hop_s`` (CAM++ embeddings).
-
-        1. Split: a turn is cut where its voice changes (``_change_points``). The longest
+        1. Split: a turn is cut where its voice changes (``change_points``). The longest
            piece keeps the turn's speaker; another piece goes to the speaker whose centroid
            (mean over that speaker's turns of 1 s or more; for a speaker with only shorter
            turns, those turns end to end) it is most like, or to a new speaker when none
            reaches ``resegment_split_similarity``.
         2. Split speakers: a speaker whose turns sound like two voices is split
-           (``_split_speakers``).
+           (``split_speakers``).
         3. Reassign: a window closer to another speaker's centroid by more than
            ``resegment_margin`` goes to that speaker.
         """
@@ -250,7 +219,7 @@ class Diarizer:
                 m = scans[i][1].mean(axis=0)
                 return m / (np.linalg.norm(m) + 1e-9)
             if (t.start_s, t.end_s) not in memo:
-                memo[(t.start_s, t.end_s)] = self._embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
+                memo[(t.start_s, t.end_s)] = self.embed(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
             return memo[(t.start_s, t.end_s)]
 
         def centroids_of(labelled: list[Turn], scans: dict, short_too: bool = False) -> dict[str, np.ndarray]:
@@ -268,17 +237,17 @@ class Diarizer:
                     else:
                         short.append(audio_16k[int(t.start_s * rate): int(t.end_s * rate)])
                 if not embs and short_too and sum(a.size for a in short) >= MIN_SHORT_S * rate:
-                    embs = [self._embed(np.concatenate(short))]
+                    embs = [self.embed(np.concatenate(short))]
                 if embs:
                     c = np.mean(embs, axis=0)
                     out[spk] = c / np.linalg.norm(c)
             return out
 
-        scans = {i: self._windows(audio_16k, t) for i, t in enumerate(turns) if t.duration_s >= 2 * win}
+        scans = {i: self.windows(audio_16k, t) for i, t in enumerate(turns) if t.duration_s >= 2 * win}
         if self.cfg.resegment_split_similarity > 0:
-            turns, scans = self._split(turns, scans, centroids_of(turns, scans, short_too=True))
+            turns, scans = self.split(turns, scans, centroids_of(turns, scans, short_too=True))
         if self.cfg.speaker_split_similarity > 0:
-            turns = self._split_speakers(turns, lambda i, t: turn_embedding(i, t, scans))
+            turns = self.split_speakers(turns, lambda i, t: turn_embedding(i, t, scans))
         centroids = centroids_of(turns, scans)
         if len(centroids) < 2:
             return sorted(turns, key=lambda t: (t.start_s, t.end_s))
@@ -299,14 +268,14 @@ class Diarizer:
             run_start, current = t.start_s, labels[0]
             for s0, lab in zip(starts[1:], labels[1:]):
                 if lab != current:
-                    cut = self._cut_s(s0)
+                    cut = self.cut_s(s0)
                     out.append(Turn(t.track, round(run_start, 3), cut, current, t.source))
                     run_start, current = cut, lab
             out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
         return sorted(out, key=lambda t: (t.start_s, t.end_s))
 
-    def _split_speakers(self, turns: list[Turn], embedding: Callable[[int, Turn], np.ndarray]) -> list[Turn]:
-        """Step 2 of ``_resegment``: one label, two voices, across turns.
+    def split_speakers(self, turns: list[Turn], embedding: Callable[[int, Turn], np.ndarray]) -> list[Turn]:
+        """Step 2 of the re-segmentation: one label, two voices, across turns.
 
         pyannote clusters 10-s chunks: when two people take turns with short gaps, the
         segmentation can give both one local label in every chunk they share, and the chunk
@@ -353,15 +322,15 @@ class Diarizer:
         return [t if lab == t.speaker else Turn(t.track, t.start_s, t.end_s, lab, t.source)
                 for t, lab in zip(turns, label)]
 
-    def _split(self, turns: list[Turn], scans: dict, centroids: dict[str, np.ndarray]
+    def split(self, turns: list[Turn], scans: dict, centroids: dict[str, np.ndarray]
                ) -> tuple[list[Turn], dict]:
-        """Step 1 of ``_resegment``: turns cut at voice changes, pieces labelled."""
+        """Step 1 of the re-segmentation: turns cut at voice changes, pieces labelled."""
         taken = {t.speaker for t in turns}
         new_voices: list[tuple[str, np.ndarray]] = []  # speakers this step created
         out: list[Turn] = []
         out_scans = {}
         for i, t in enumerate(turns):
-            cuts = self._change_points(scans[i][1]) if i in scans else []
+            cuts = self.change_points(scans[i][1]) if i in scans else []
             if not cuts:
                 if i in scans:
                     out_scans[len(out)] = scans[i]
@@ -369,7 +338,7 @@ class Diarizer:
                 continue
             starts, embs = scans[i]
             idx = [0, *cuts, len(starts)]
-            bounds = [t.start_s] + [self._cut_s(starts[k]) for k in cuts] + [t.end_s]
+            bounds = [t.start_s] + [self.cut_s(starts[k]) for k in cuts] + [t.end_s]
             longest = int(np.argmax(np.diff(bounds)))
             for p, (a, b) in enumerate(zip(bounds[:-1], bounds[1:])):
                 piece_embs = embs[idx[p]: idx[p + 1]]
@@ -388,6 +357,49 @@ class Diarizer:
                 out_scans[len(out)] = (starts[idx[p]: idx[p + 1]], piece_embs)
                 out.append(Turn(t.track, round(a, 3), round(b, 3), speaker, t.source))
         return out, out_scans
+
+
+@dataclass
+class Diarizer:
+    """The diarization stage for one run (models loaded once)."""
+
+    cfg: DiarizationConfig
+    pipeline: SpeakerDiarization  # or any pyannote pipeline named by the user (``load_named``)
+    resegmenter: Resegmenter | None  # None: no re-segmentation (a named pipeline)
+
+    def __call__(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
+        """Speaker turns of one track; overlapping speech gives overlapping turns.
+
+        progress: called with (step name, fraction done) as pyannote goes through its steps
+        (segmentation, embeddings), for long files.
+        """
+        if self.cfg.by_channel and track.channels > 1:
+            return self._by_channel(track, progress)
+        turns = self._run(track.audio_16k, track.index, progress)
+        if self.resegmenter is None or self.cfg.resegment_window_s <= 0:
+            return turns
+        return self.resegmenter(track.audio_16k, turns)
+
+    def _run(self, audio_16k: np.ndarray, track_index: int,
+             progress: Callable[[str, float], None] | None = None, file: dict | None = None) -> list[Turn]:
+        """pyannote's pipeline on one channel. ``file``: the dict pyannote is given (made here
+        when None); with ``pipeline.training`` on, pyannote keeps the segmentation and the
+        embeddings in it, so a tuning run re-clusters the same file without embedding it again."""
+        if audio_16k.size < SAMPLE_RATE_HZ // 2:
+            return []
+        if file is None:
+            file = {"waveform": torch.from_numpy(audio_16k)[None], "sample_rate": SAMPLE_RATE_HZ}
+        kwargs = {k: v for k, v in (("num_speakers", self.cfg.num_speakers),
+                                    ("min_speakers", self.cfg.min_speakers),
+                                    ("max_speakers", self.cfg.max_speakers)) if v is not None}
+        with torch.inference_mode(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            output = self.pipeline(file, hook=_pyannote_hook(progress) if progress else None, **kwargs)
+        annotation = getattr(output, "speaker_diarization", output)
+        names = {spk: f"SPEAKER_{i:02d}" for i, spk in enumerate(sorted(annotation.labels()))}
+        turns = [Turn(track_index, round(seg.start, 3), round(seg.end, 3), names[spk], "diarization")
+                 for seg, _, spk in annotation.itertracks(yield_label=True)]
+        return sorted(turns, key=lambda t: (t.start_s, t.end_s))
 
     def _by_channel(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
         """One speaker per channel (phone-call recordings): VAD-like activity per channel."""
@@ -453,7 +465,7 @@ def load(cfg: DiarizationConfig, segmentation: ModelRef, embedding: ModelRef) ->
         embedding_exclude_overlap=cfg.embedding_exclude_overlap, segmentation_step=cfg.segmentation_step)
     pipeline.clustering = BriefSpeakerClustering(chunk_s=float(seg_model.specifications.duration))
     configure(pipeline, cfg)
-    return Diarizer(cfg, pipeline, emb_model)
+    return Diarizer(cfg, pipeline, Resegmenter(cfg, emb_model))
 
 
 def configure(pipeline: SpeakerDiarization, cfg: DiarizationConfig) -> None:

@@ -54,17 +54,17 @@ def score(rows: list[tuple[float, int, int]]) -> float:
     return float(np.mean([d for d, _, _ in rows]) + COUNT_WEIGHT * np.mean([abs(n - t) for _, n, t in rows]))
 
 
-def memoised(diarizer: diarize.Diarizer) -> None:
+def memoised(reseg: diarize.Resegmenter, audio_16k) -> None:
     """Keep the re-segmentation's embeddings by turn bounds across settings."""
-    windows = functools.partial(diarize.Diarizer._windows, diarizer)
-    embed = functools.partial(diarize.Diarizer._embed, diarizer)
+    windows = functools.partial(diarize.Resegmenter.windows, reseg)
+    embed = functools.partial(diarize.Resegmenter.embed, reseg)
 
     @functools.lru_cache(maxsize=None)
     def by_bounds(start_s, end_s, track, speaker, source):
         from audiopipe.records import Turn
-        return windows(diarizer._audio, Turn(track, start_s, end_s, speaker, source))
+        return windows(audio_16k, Turn(track, start_s, end_s, speaker, source))
 
-    diarizer._windows = lambda audio, t: by_bounds(t.start_s, t.end_s, t.track, "", t.source)
+    reseg.windows = lambda audio, t: by_bounds(t.start_s, t.end_s, t.track, "", t.source)
     cache: dict = {}
 
     def embed_memo(audio):
@@ -73,7 +73,7 @@ def memoised(diarizer: diarize.Diarizer) -> None:
             cache[key] = embed(audio)
         return cache[key]
 
-    diarizer._embed = embed_memo
+    reseg.embed = embed_memo
 
 
 def main() -> None:
@@ -98,13 +98,13 @@ def main() -> None:
             track = load_track(f.path)
             import torch
             file = {"waveform": torch.from_numpy(track.audio_16k)[None], "sample_rate": 16000, "uri": f.uri}
-            diarizer._audio = track.audio_16k
-            memoised(diarizer)
+            reseg = diarize.Resegmenter(cfg0, diarizer.resegmenter.embedding)
+            memoised(reseg, track.audio_16k)
             t0 = time.perf_counter()
             for s in settings:
-                diarizer.cfg = base.replace("diarization", segmentation_step=step, **s).diarization
+                diarizer.cfg = reseg.cfg = base.replace("diarization", segmentation_step=step, **s).diarization
                 diarize.configure(diarizer.pipeline, diarizer.cfg)
-                turns = diarizer._resegment(track.audio_16k, diarizer._run(track.audio_16k, 0, file=file))
+                turns = reseg(track.audio_16k, diarizer._run(track.audio_16k, 0, file=file))
                 results[(step, *s.values())] = results.get((step, *s.values()), {})
                 results[(step, *s.values())][f.uri] = (der(f.reference, turns, f.uri), len({t.speaker for t in turns}),
                                                        len(f.reference.labels()))

@@ -177,7 +177,7 @@ def test_a_speaker_who_says_one_two_second_sentence_is_a_speaker(diarizer, tmp_p
 
 
 def test_one_label_on_two_voices_across_turns_is_split(diarizer, tmp_path):
-    """_split_speakers on real embeddings: turns of JFK and of the Spanish speaker given one
+    """Resegmenter.split_speakers on real embeddings: turns of JFK and of the Spanish speaker given one
     label come apart; turns of one voice given one label stay together."""
     from audiopipe.records import Turn
 
@@ -185,12 +185,13 @@ def test_one_label_on_two_voices_across_turns_is_split(diarizer, tmp_path):
               ("es_01.wav", 3.5, 3.0), ("jfk_en.flac", 7.5, 3.0)]
     track, truth = _conversation(tmp_path, pieces)
     one_label = [Turn(0, a, b, "SPEAKER_00", "diarization") for a, b, _ in truth]
-    split = diarizer._split_speakers(one_label, lambda i, t: diarizer._embed(
+    reseg = diarizer.resegmenter
+    split = reseg.split_speakers(one_label, lambda i, t: reseg.embed(
         track.audio_16k[int(t.start_s * 16000): int(t.end_s * 16000)]))
     labels = [t.speaker for t in split]
     assert labels[0] == labels[2] == labels[4] == "SPEAKER_00" and labels[1] == labels[3] != "SPEAKER_00", labels
     jfk_only = [t for t, (_, _, name) in zip(one_label, truth) if name == "jfk_en.flac"]
-    kept = diarizer._split_speakers(jfk_only, lambda i, t: diarizer._embed(
+    kept = reseg.split_speakers(jfk_only, lambda i, t: reseg.embed(
         track.audio_16k[int(t.start_s * 16000): int(t.end_s * 16000)]))
     assert {t.speaker for t in kept} == {"SPEAKER_00"}
 
@@ -215,7 +216,7 @@ def test_a_pyannote_pipeline_the_user_names_is_loaded_the_pyannote_way(tmp_path)
                               {"min_duration_on": 0.0, "min_duration_off": 0.0})
     cfg = config.load("default").replace("diarization", pipeline=folder).diarization
     d = diarize.load_named(cfg, models.resolve(cfg.pipeline))
-    assert d.embedding is None
+    assert d.resegmenter is None
     turns = d(_track("sample.wav"))
     assert {t.speaker for t in turns} == {"SPEAKER_00"}  # a voice activity pipeline has one label
     ref = load_rttm(MEDIA / "diarization" / "sample.rttm")["sample"]
