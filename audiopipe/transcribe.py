@@ -3,7 +3,8 @@ language, with word timestamps, an English translation, a text-language cross-ch
 hallucination flags.
 
 Three questions, in order, one piece each:
-1. what each turn says of its language (``language.evidence``: a short, cheap encoder pass);
+1. what each turn says of its language (``language.evidence``: a short, cheap encoder pass
+   on each turn, and on each stretch of one speaker's turns with short pauses between them);
 2. what is decided over the file (``language.decide``), and how the turns are packed:
    consecutive turns decided to be in one language share a window of up to 30 s
    (``pack``; the gaps between them are cut out), never turns of two languages;
