@@ -14,6 +14,12 @@ Detection (all channels, native rate, content above 8 kHz kept):
    ``rise_span_ms`` and stands ``min_rise_db`` above the background, with a peak above
    ``min_level_dbfs``. Its time is refined to the first sample whose high-passed magnitude
    reaches 20 % of the local peak.
+   The time before a track's first sample is taken as quiet (``LEAD_IN_S`` of faint noise
+   at ``LEAD_IN_RMS``, the lead-in of the classifier's training clips): a shot at the very
+   start of a file (a clip trimmed to the shot) is found, where a rise measured from the
+   first frame would not be. A file that starts in the middle of a sustained sound then rises
+   from that quiet too; such an onset is kept only if the sound falls ``DECAY_DB`` within
+   ``DECAY_S`` (a bang does; a recording that begins in the middle of noise or speech need not).
 4. Onsets closer than ``min_gap_ms`` are one event. An onset that comes within
    ``echo_window_s`` of a louder event and stays ``echo_drop_db`` or more below its peak
    is that event's echo or reverberation and is not counted.
@@ -87,10 +93,19 @@ from .records import Burst, Event, Track
 EPS = 1e-12
 N_BANDS = 8
 BLOCK_CONTEXT_S = 2.0  # audio read either side of a block
+BACKGROUND_STEP = 10  # envelope frames per point of the background's coarse grid
+LEAD_IN_S = 0.5  # quiet taken before a track's first sample ...
+LEAD_IN_RMS = 1e-4  # ... at this level (train/events.py pads its clips alike)
+START_S = 0.02  # an onset this close to the start of a track rose from the lead-in ...
+DECAY_S, DECAY_DB = 1.0, 20.0  # ... and is kept only if its sound falls this much within this time
 
 
 def _db(power: np.ndarray | float) -> np.ndarray | float:
     return 10.0 * np.log10(np.asarray(power) + EPS)
+
+
+def _hop(sr_hz: int, cfg: EventsConfig) -> int:
+    return max(1, int(round(sr_hz * cfg.hop_ms / 1000.0)))
 
 
 def envelope_db(x: np.ndarray, sr_hz: int, cfg: EventsConfig) -> tuple[np.ndarray, np.ndarray, int]:
@@ -100,7 +115,7 @@ def envelope_db(x: np.ndarray, sr_hz: int, cfg: EventsConfig) -> tuple[np.ndarra
     Returns (env_db, shape = (n_frames,), the loudest channel per frame;
     hp, shape = (n_channels, n_samples), the high-passed signal; hop_samples).
     """
-    hop = max(1, int(round(sr_hz * cfg.hop_ms / 1000.0)))
+    hop = _hop(sr_hz, cfg)
     win = max(hop, int(round(sr_hz * cfg.window_ms / 1000.0)))
     cutoff = min(cfg.highpass_hz, 0.45 * sr_hz)
     sos = signal.butter(4, cutoff, btype="highpass", fs=sr_hz, output="sos")
@@ -118,7 +133,7 @@ def background_db(env_db: np.ndarray, hop_ms: float, window_s: float) -> np.ndar
     """Running 20th percentile of the envelope, computed on a 10x coarser grid for speed."""
     if env_db.size == 0:
         return env_db
-    step = 10
+    step = BACKGROUND_STEP
     coarse = env_db[: env_db.size // step * step].reshape(-1, step).mean(axis=1) if env_db.size >= step else env_db
     size = max(3, int(window_s * 1000.0 / hop_ms / step))
     bg = ndimage.percentile_filter(coarse, 20, size=size, mode="nearest")
@@ -361,7 +376,7 @@ class Candidate:
 def _block_candidates(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float, offset: int
                       ) -> list[Candidate]:
     """Candidates of one stretch of audio (x: shape = (n_channels, n_samples), starting at
-    sample ``offset`` of the track)."""
+    sample ``offset`` of the track; negative: it starts with the lead-in)."""
     if x.shape[1] < int(0.01 * sr):
         return []
     env, hp, hop = envelope_db(x, sr, cfg)
@@ -379,6 +394,8 @@ def _block_candidates(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float
         if kept_peaks and onset - kept_peaks[-1][0] < min_gap:
             continue
         pk_db = float(env[frame: frame + max(1, int(round(20.0 / cfg.hop_ms)))].max())
+        if offset + onset < START_S * sr and not _decays(env[frame:], pk_db, cfg.hop_ms):
+            continue  # the file begins inside a sustained sound, not with a bang
         f = _features(x, onset, env, bg, frame, cfg.hop_ms, sr)
         f["level_over_track_db"] = level_over_track_db(x, onset, sr, track_db)
         # a quieter onset soon after a louder one is its echo, unless the louder one is a
@@ -391,6 +408,22 @@ def _block_candidates(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float
         kept_peaks.append((onset, pk_db))
         found.append(Candidate((offset + onset) / sr, f))
     return found
+
+
+def lead_in(n_channels: int, sr_hz: int, cfg: EventsConfig) -> np.ndarray:
+    """The quiet taken before a track's first sample: about ``LEAD_IN_S`` of faint noise (the
+    same every time), shape = (n_channels, n_samples). Its length is a whole number of points
+    of the background's grid, so that the envelope frames of the track fall where they would
+    without it."""
+    grid = BACKGROUND_STEP * _hop(sr_hz, cfg)
+    n = max(1, int(round(LEAD_IN_S * sr_hz / grid))) * grid
+    return LEAD_IN_RMS * np.random.default_rng(0).standard_normal((n_channels, n))
+
+
+def _decays(env_db: np.ndarray, peak_db: float, hop_ms: float) -> bool:
+    """Whether the envelope from an onset on falls ``DECAY_DB`` below its peak within
+    ``DECAY_S`` (or before the audio ends, when that comes sooner)."""
+    return bool(np.any(env_db[: int(round(DECAY_S * 1000.0 / hop_ms))] <= peak_db - DECAY_DB))
 
 
 def candidates(track: Track, cfg: EventsConfig) -> list[Candidate]:
@@ -411,7 +444,11 @@ def candidates(track: Track, cfg: EventsConfig) -> list[Candidate]:
     out: list[Candidate] = []
     for start in range(0, n, block):
         lo = max(0, start - ctx)
-        found = _block_candidates(x[:, lo: min(n, start + block + ctx)], sr, cfg, track_db, lo)
+        part, first = x[:, lo: min(n, start + block + ctx)], lo
+        if lo == 0:  # the quiet before the track's first sample
+            quiet = lead_in(x.shape[0], sr, cfg).astype(part.dtype)
+            part, first = np.concatenate([quiet, part], axis=1), -quiet.shape[1]
+        found = _block_candidates(part, sr, cfg, track_db, first)
         out.extend(c for c in found if start <= round(c.time_s * sr) < start + block)
     return out
 

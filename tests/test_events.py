@@ -18,7 +18,7 @@ from audiopipe.records import Track
 from conftest import EVENTS, REPO, SPEECH, read_audio
 
 CFG = EventsConfig()
-LEAD_S = 0.5  # the clips start on the shot: give the detector a background to judge from
+LEAD_S = 0.5  # quiet before a clip, as the classifier's training clips have it (and after it)
 
 
 def _track(audio: np.ndarray, rate: int) -> Track:
@@ -45,6 +45,30 @@ def test_every_annotated_shot_is_found_and_counted_once(row):
     assert len(shots) == len(truth), (shots, truth)  # echoes, pump clacks and crack pairs not counted
     for got, want in zip(shots, truth):
         assert abs(got - want) <= 0.020
+
+
+@pytest.mark.parametrize("row", [r for r in _truth() if r["kind"] == "gunshot"], ids=lambda r: r["file"])
+def test_shots_are_found_in_the_clips_as_recorded(row):
+    """The same clips as a user gives them, with no quiet before them: most start on the shot,
+    several on their very first sample (the time before a file is taken as quiet)."""
+    audio, rate = read_audio(EVENTS / row["file"])
+    evs, _ = events.detect(_track(audio, rate), CFG)
+    shots = [e.time_s for e in evs if e.is_gunshot]
+    truth = [float(t) for t in row["onsets_s"].split()]
+    assert len(shots) == len(truth), (shots, truth)
+    for got, want in zip(shots, truth):
+        assert abs(got - want) <= 0.020
+
+
+def test_a_file_that_starts_inside_a_sustained_sound_has_no_event_at_its_start():
+    """empty.wav is full-scale noise from its first sample to its last: a rise from the quiet
+    taken before the file, but no bang (it does not decay)."""
+    audio, rate = read_audio(SPEECH / "empty.wav")
+    assert np.abs(audio[:, :16]).max() > 0.5
+    assert [e.time_s for e in events.candidates(_track(audio, rate), CFG)] == []
+    # the same noise cut off after 50 ms (then quiet) is a bang on the first sample: found
+    bang = np.concatenate([audio[:, : int(0.05 * rate)], np.zeros((1, rate), np.float32)], axis=1)
+    assert [round(e.time_s, 3) for e in events.candidates(_track(bang, rate), CFG)] == [0.0]
 
 
 def test_burst_of_automatic_fire_is_one_burst_with_its_rate():
