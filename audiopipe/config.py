@@ -56,6 +56,9 @@ class EventsConfig:
     gunshot_threshold: float | None = None  # category "gunshot" from here
     possible_threshold: float | None = None  # "possible_gunshot" (and is_gunshot: counted in bursts) from here
     block_s: float = 60.0  # audio is read in blocks this long (memory bound for long files)
+    # quiet taken before a track's first sample, so that a shot on a file's first samples is found;
+    # 0: the file continues a recording (a long recording split into files: no rise from quiet at the cut)
+    lead_in_s: float = 0.5
     track_level_percentile: float = 90.0  # the track's loud level (50-ms frames) for level_over_track_db
     rhythm_bonus: float = 4.0  # z added to events that keep the rhythm of automatic fire; 0 = off
     rhythm_min_score: float = 0.02  # ... each at least this score
@@ -281,6 +284,8 @@ def _validate(cfg: Config) -> None:
                           "(--device cuda) to use them")
     if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
         raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
+    if not 0.0 <= e.lead_in_s <= 10.0:
+        raise ConfigError("events.lead_in_s must be within [0, 10] s")
     if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:
         raise ConfigError("events.bullet_speed_m_s must be two speeds above the speed of sound")
 

@@ -14,8 +14,8 @@ Detection (all channels, native rate, content above 8 kHz kept):
    ``rise_span_ms`` and stands ``min_rise_db`` above the background, with a peak above
    ``min_level_dbfs``. Its time is refined to the first sample whose high-passed magnitude
    reaches 20 % of the local peak.
-   The time before a track's first sample is taken as quiet (``LEAD_IN_S`` of faint noise
-   at ``LEAD_IN_RMS``, the lead-in of the classifier's training clips): a shot at the very
+   The time before a track's first sample is taken as quiet (``lead_in_s`` of faint noise
+   at ``LEAD_IN_RMS``, as the classifier's training clips begin): a shot at the very
    start of a file (a clip trimmed to the shot) is found, where a rise measured from the
    first frame would not be. A file that starts in the middle of a sustained sound then rises
    from that quiet too; such an onset is kept only if the sound falls ``DECAY_DB`` within
@@ -94,8 +94,7 @@ EPS = 1e-12
 N_BANDS = 8
 BLOCK_CONTEXT_S = 2.0  # audio read either side of a block
 BACKGROUND_STEP = 10  # envelope frames per point of the background's coarse grid
-LEAD_IN_S = 0.5  # quiet taken before a track's first sample ...
-LEAD_IN_RMS = 1e-4  # ... at this level (train/events.py pads its clips alike)
+LEAD_IN_RMS = 1e-4  # level of the quiet taken before a track (train/events.py pads its clips alike)
 START_S = 0.02  # an onset this close to the start of a track rose from the lead-in ...
 DECAY_S, DECAY_DB = 1.0, 20.0  # ... and is kept only if its sound falls this much within this time
 
@@ -411,12 +410,12 @@ def _block_candidates(x: np.ndarray, sr: int, cfg: EventsConfig, track_db: float
 
 
 def lead_in(n_channels: int, sr_hz: int, cfg: EventsConfig) -> np.ndarray:
-    """The quiet taken before a track's first sample: about ``LEAD_IN_S`` of faint noise (the
+    """The quiet taken before a track's first sample: about ``lead_in_s`` of faint noise (the
     same every time), shape = (n_channels, n_samples). Its length is a whole number of points
     of the background's grid, so that the envelope frames of the track fall where they would
     without it."""
     grid = BACKGROUND_STEP * _hop(sr_hz, cfg)
-    n = max(1, int(round(LEAD_IN_S * sr_hz / grid))) * grid
+    n = int(round(cfg.lead_in_s * sr_hz / grid)) * grid
     return LEAD_IN_RMS * np.random.default_rng(0).standard_normal((n_channels, n))
 
 
@@ -445,7 +444,7 @@ def candidates(track: Track, cfg: EventsConfig) -> list[Candidate]:
     for start in range(0, n, block):
         lo = max(0, start - ctx)
         part, first = x[:, lo: min(n, start + block + ctx)], lo
-        if lo == 0:  # the quiet before the track's first sample
+        if lo == 0 and cfg.lead_in_s > 0:  # the quiet before the track's first sample
             quiet = lead_in(x.shape[0], sr, cfg).astype(part.dtype)
             part, first = np.concatenate([quiet, part], axis=1), -quiet.shape[1]
         found = _block_candidates(part, sr, cfg, track_db, first)

@@ -27,3 +27,9 @@ def test_hash_changes_with_analysis_settings_only():
     assert base.hash() == config.load("default").hash()
     assert base.replace("speech", beam_size=1).hash() != base.hash()
     assert base.replace("outputs", xlsx=False).hash() == base.hash()
+
+
+def test_out_of_range_values_are_refused():
+    with pytest.raises(ConfigError, match="events.lead_in_s"):
+        config.from_dict({"events": {"lead_in_s": -1}})
+    assert config.from_dict({"events": {"lead_in_s": 0}}).events.lead_in_s == 0

@@ -69,6 +69,10 @@ def test_a_file_that_starts_inside_a_sustained_sound_has_no_event_at_its_start()
     # the same noise cut off after 50 ms (then quiet) is a bang on the first sample: found
     bang = np.concatenate([audio[:, : int(0.05 * rate)], np.zeros((1, rate), np.float32)], axis=1)
     assert [round(e.time_s, 3) for e in events.candidates(_track(bang, rate), CFG)] == [0.0]
+    # ... unless the file is said to continue a recording (lead_in_s = 0): what came before the
+    # cut is unknown, so nothing rises at the first sample
+    cont = dataclasses.replace(CFG, lead_in_s=0.0)
+    assert [e.time_s for e in events.candidates(_track(bang, rate), cont)] == []
 
 
 def test_burst_of_automatic_fire_is_one_burst_with_its_rate():

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -213,7 +214,9 @@ def labels(times_s: list[float], clip: Clip, start_s: float, inside: list[bool])
 def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None) -> list[Variant]:
     """The clip as recorded and its augmentations, each with its candidates and labels
     (``cfg``: the detector's settings, the default config's when None)."""
-    cfg = cfg or EventsConfig()
+    # a variant is cut out of longer recordings (its noise and speech beds): what came before
+    # its first sample is that bed, not the quiet the detector takes before a file
+    cfg = dataclasses.replace(cfg or EventsConfig(), lead_in_s=0.0)
     audio, sr = _read(MEDIA / "events" / clip.file)
     rng = np.random.default_rng(seed)
     made = [(np.concatenate([1e-4 * rng.standard_normal((audio.shape[0], int(LEAD_S * sr))), audio,
