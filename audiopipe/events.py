@@ -20,6 +20,11 @@ Detection (all channels, native rate, content above 8 kHz kept):
    first frame would not be. A file that starts in the middle of a sustained sound then rises
    from that quiet too; such an onset is kept only if the sound falls ``DECAY_DB`` within
    ``DECAY_S`` (a bang does; a recording that begins in the middle of noise or speech need not).
+   Every real shot on a clip's first samples falls 30 dB or more within 0.5 s, a file cut
+   in the middle of speech often 20 dB too (a pause): such a start can still be an event,
+   scored by the classifier like any other (bench/events.py: 1 of the 192 mixtures in speech,
+   ``possible_gunshot`` 0.33 at 0.00 s). ``lead_in_s`` = 0 turns this off for files that
+   continue a recording.
 4. Onsets closer than ``min_gap_ms`` are one event. An onset that comes within
    ``echo_window_s`` of a louder event and stays ``echo_drop_db`` or more below its peak
    is that event's echo or reverberation and is not counted.
@@ -96,7 +101,7 @@ BLOCK_CONTEXT_S = 2.0  # audio read either side of a block
 BACKGROUND_STEP = 10  # envelope frames per point of the background's coarse grid
 LEAD_IN_RMS = 1e-4  # level of the quiet taken before a track (train/events.py pads its clips alike)
 START_S = 0.02  # an onset this close to the start of a track rose from the lead-in ...
-DECAY_S, DECAY_DB = 1.0, 20.0  # ... and is kept only if its sound falls this much within this time
+DECAY_S, DECAY_DB = 0.5, 20.0  # ... and is kept only if its sound falls this much within this time
 
 
 def _db(power: np.ndarray | float) -> np.ndarray | float:
