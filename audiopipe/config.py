@@ -144,6 +144,9 @@ class DiarizationConfig:
     resegment_window_s: float = 1.5  # 0 turns the re-segmentation pass off
     resegment_hop_s: float = 0.5
     resegment_margin: float = 0.0
+    # a turn too short to scan (under two windows) goes to another speaker when its own
+    # CAM++ embedding is this much more like that speaker's centroid than its own; 0 = off
+    resegment_short_margin: float = 0.1
     resegment_split_similarity: float = 0.3  # a turn is cut where its two sides are less alike; 0 = no cuts
     speaker_split_similarity: float = 0.4  # a speaker is split where groups of its turns are less alike; 0 = off
     embedding_batch_size: int = 16

@@ -205,7 +205,11 @@ class Resegmenter:
         2. Split speakers: a speaker whose turns sound like two voices is split
            (``split_speakers``).
         3. Reassign: a window closer to another speaker's centroid by more than
-           ``resegment_margin`` goes to that speaker.
+           ``resegment_margin`` goes to that speaker; a turn too short to scan (at least
+           ``MIN_SHORT_S``) goes whole to another speaker whose centroid its own embedding is
+           more like by more than ``resegment_short_margin`` (pyannote labels a short turn
+           by the 10-s chunk around it, and near a change of speaker a few words can take
+           the next voice's label).
         """
         win = self.cfg.resegment_window_s
         rate = SAMPLE_RATE_HZ
@@ -256,7 +260,7 @@ class Resegmenter:
         out: list[Turn] = []
         for i, t in enumerate(turns):
             if i not in scans or t.speaker not in centroids or len(scans[i][0]) < 2:
-                out.append(t)
+                out.append(self._reassign_short(t, lambda: turn_embedding(i, t, scans), names, matrix))
                 continue
             starts, embs = scans[i]
             labels = []
@@ -273,6 +277,19 @@ class Resegmenter:
                     run_start, current = cut, lab
             out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
         return sorted(out, key=lambda t: (t.start_s, t.end_s))
+
+    def _reassign_short(self, t: Turn, embedding: Callable[[], np.ndarray], names: list[str],
+                        matrix: np.ndarray) -> Turn:
+        """A turn too short to scan, relabelled when its own embedding is more like another
+        speaker's centroid than its own by more than ``resegment_short_margin``."""
+        margin = self.cfg.resegment_short_margin
+        if margin <= 0 or t.speaker not in names or t.duration_s < MIN_SHORT_S:
+            return t
+        sims = matrix @ embedding()
+        best = int(np.argmax(sims))
+        if sims[best] - sims[names.index(t.speaker)] > margin:
+            return Turn(t.track, t.start_s, t.end_s, names[best], t.source)
+        return t
 
     def split_speakers(self, turns: list[Turn], embedding: Callable[[int, Turn], np.ndarray]) -> list[Turn]:
         """Step 2 of the re-segmentation: one label, two voices, across turns.
