@@ -216,6 +216,12 @@ def test_a_few_words_given_the_next_voice_go_back_to_their_speaker(diarizer, tmp
         turns = reseg(track.audio_16k, given)
         assert _owner(turns, *truth[3][:2]) == expect, (margin, turns)
         assert _owner(turns, *truth[5][:2]) == "SPEAKER_01", (margin, turns)  # a short turn of its own voice
+    # a short turn overlapping another speaker's turn is a second voice: never given to the
+    # speaker already talking there, however like that speaker it sounds
+    a, _, _ = truth[0]
+    inside = Turn(0, round(a + 1.0, 3), round(a + 1.7, 3), "SPEAKER_01", "diarization")
+    turns = diarizer.resegmenter(track.audio_16k, [given[0], inside, *given[1:]])
+    assert [t.speaker for t in turns if (t.start_s, t.end_s) == (inside.start_s, inside.end_s)] == ["SPEAKER_01"], turns
 
 
 def _pipeline_folder(folder, pipeline_name: str, params: dict) -> str:
