@@ -96,6 +96,9 @@ def plain_seconds(evidence: Path, cfg: config.Config) -> dict[str, float]:
 
 
 def run_case(evidence: Path, case: Path, cfg: config.Config) -> dict[str, dict]:
+    import shutil
+
+    shutil.rmtree(case, ignore_errors=True)  # a case left by an earlier run would be reused, not timed
     pipeline.run(evidence, case, cfg, quiet=True)
     results = {}
     for path in case.glob("files/*/result.json"):
