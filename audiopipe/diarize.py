@@ -262,8 +262,9 @@ class Resegmenter:
         out: list[Turn] = []
         for i, t in enumerate(turns):
             if i not in scans or t.speaker not in centroids or len(scans[i][0]) < 2:
-                busy = {turns[j].speaker for j in np.flatnonzero((begin_s < t.end_s) & (end_s > t.start_s)) if j != i}
-                out.append(self._reassign_short(t, lambda: turn_embedding(i, t, scans), names, matrix, busy))
+                out.append(self._reassign_short(
+                    t, lambda: turn_embedding(i, t, scans), names, matrix,
+                    lambda: {turns[j].speaker for j in np.flatnonzero((begin_s < t.end_s) & (end_s > t.start_s)) if j != i}))
                 continue
             starts, embs = scans[i]
             labels = []
@@ -282,15 +283,17 @@ class Resegmenter:
         return sorted(out, key=lambda t: (t.start_s, t.end_s))
 
     def _reassign_short(self, t: Turn, embedding: Callable[[], np.ndarray], names: list[str],
-                        matrix: np.ndarray, busy: set[str]) -> Turn:
+                        matrix: np.ndarray, busy: Callable[[], set[str]]) -> Turn:
         """A turn too short to scan, relabelled when its own embedding is more like another
         speaker's centroid than its own by more than ``resegment_short_margin``. Speakers
         with a turn overlapping it (``busy``) are not candidates: an overlapped short turn is
-        a second voice, and its embedding leans to the louder one that is already labelled."""
+        a second voice, and its embedding leans to the louder one that is already labelled.
+        ``embedding`` and ``busy`` are only called for a turn the step applies to."""
         margin = self.cfg.resegment_short_margin
         if margin <= 0 or t.speaker not in names or t.duration_s < MIN_SHORT_S:
             return t
-        sims = np.where([n in busy and n != t.speaker for n in names], -np.inf, matrix @ embedding())
+        talking = busy()
+        sims = np.where([n in talking and n != t.speaker for n in names], -np.inf, matrix @ embedding())
         best = int(np.argmax(sims))
         if sims[best] - sims[names.index(t.speaker)] > margin:
             return Turn(t.track, t.start_s, t.end_s, names[best], t.source)

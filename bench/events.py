@@ -37,9 +37,14 @@ TOL_S = 0.020
 CFG = EventsConfig()
 
 
-def detect(audio: np.ndarray):
-    t = Track(0, 0, "pcm", mx.RATE_HZ, audio.shape[0], audio.shape[1] / mx.RATE_HZ, np.zeros(1, np.float32), audio)
-    return events.detect(t, CFG)
+def track(audio: np.ndarray, rate_hz: int = mx.RATE_HZ) -> Track:
+    """A track of samples held in memory. audio: shape = (n_channels, n_samples)."""
+    audio = audio.astype(np.float32, copy=False)
+    return Track(0, 0, "pcm", rate_hz, audio.shape[0], audio.shape[1] / rate_hz, np.zeros(1, np.float32), audio)
+
+
+def detect(audio: np.ndarray, rate_hz: int = mx.RATE_HZ, cfg: EventsConfig = CFG):
+    return events.detect(track(audio, rate_hz), cfg)
 
 
 def score(material: list[mx.Mixture]) -> dict:
@@ -137,8 +142,7 @@ def as_recorded() -> None:
         found: dict[tuple[str, str], list[tuple[bool, bool]]] = {}
         for clip in training.clips():
             x, sr = training._read(mx.MEDIA / "events" / clip.file)
-            t = Track(0, 0, "pcm", sr, x.shape[0], x.shape[1] / sr, np.zeros(1, np.float32), x.astype(np.float32))
-            evs, _ = events.detect(t, cfg)
+            evs, _ = detect(x, sr, cfg)
             if clip.label == "gunshot":
                 evs = [e for e in evs if any(abs(e.time_s - o) <= training.SHOT_TOL_S for o in clip.onsets_s)]
             found.setdefault((clip.label, clip.kind), []).append(
@@ -169,12 +173,11 @@ def speech_cuts() -> None:
         dur_s = x.shape[1] / sr
         for k in range(12):
             a = int((0.5 + k * (dur_s - 3.0) / 12) * sr)
-            part = x[:, a: a + 2 * sr].astype(np.float32)
+            part = x[:, a: a + 2 * sr]
             if part.shape[1] < sr:
                 continue
             n += 1
-            t = Track(0, 0, "pcm", sr, part.shape[0], part.shape[1] / sr, np.zeros(1, np.float32), part)
-            hits += [f"{path.name}@{a / sr:.1f} s {e.gunshot_score:.2f}" for e in events.detect(t, CFG)[0]
+            hits += [f"{path.name}@{a / sr:.1f} s {e.gunshot_score:.2f}" for e in detect(part, sr)[0]
                      if e.time_s < 0.02 and e.is_gunshot]
     print(f"speech cut at arbitrary points: {len(hits)} of {n} two-second cuts have a gunshot-like event at "
           f"their start{': ' + ', '.join(hits) if hits else ''}")
@@ -230,7 +233,7 @@ def speed() -> None:
     import librosa
     x48 = librosa.resample(x, orig_sr=mx.RATE_HZ, target_sr=48000)
     stereo = np.stack([x48, 0.8 * x48]).astype(np.float32)
-    t = Track(0, 0, "pcm", 48000, 2, stereo.shape[1] / 48000, np.zeros(1, np.float32), stereo)
+    t = track(stereo, 48000)
     model = events.classifier(models.resolve(CFG.classifier))
     t0 = time.perf_counter()
     evs, _ = events.detect(t, CFG, model)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -96,8 +97,6 @@ def plain_seconds(evidence: Path, cfg: config.Config) -> dict[str, float]:
 
 
 def run_case(evidence: Path, case: Path, cfg: config.Config) -> dict[str, dict]:
-    import shutil
-
     shutil.rmtree(case, ignore_errors=True)  # a case left by an earlier run would be reused, not timed
     pipeline.run(evidence, case, cfg, quiet=True)
     results = {}
