@@ -201,7 +201,8 @@ class Resegmenter:
            piece keeps the turn's speaker; another piece goes to the speaker whose centroid
            (mean over that speaker's turns of 1 s or more; for a speaker with only shorter
            turns, those turns end to end) it is most like, or to a new speaker when none
-           reaches ``resegment_split_similarity``.
+           reaches ``resegment_split_similarity``; a piece like a speaker with a turn over
+           it keeps the turn's speaker.
         2. Split speakers: a speaker whose turns sound like two voices is split
            (``split_speakers``).
         3. Reassign: a window closer to another speaker's centroid by more than
@@ -210,6 +211,10 @@ class Resegmenter:
            more like by more than ``resegment_short_margin`` (pyannote labels a short turn
            by the 10-s chunk around it, and near a change of speaker a few words can take
            the next voice's label).
+
+        No step gives a piece of speech to a speaker who already has a turn over it: where
+        two voices overlap, the embedding leans to the louder one, and that one is already
+        labelled there (pyannote's overlap turns stay as they are).
         """
         win = self.cfg.resegment_window_s
         rate = SAMPLE_RATE_HZ
@@ -257,22 +262,29 @@ class Resegmenter:
             return sorted(turns, key=lambda t: (t.start_s, t.end_s))
         names = list(centroids)
         matrix = np.stack([centroids[n] for n in names])
-        begin_s = np.array([t.start_s for t in turns])
-        end_s = np.array([t.end_s for t in turns])
+        talking_in = _talking(turns)
         out: list[Turn] = []
         for i, t in enumerate(turns):
             if i not in scans or t.speaker not in centroids or len(scans[i][0]) < 2:
                 out.append(self._reassign_short(
                     t, lambda: turn_embedding(i, t, scans), names, matrix,
-                    lambda: {turns[j].speaker for j in np.flatnonzero((begin_s < t.end_s) & (end_s > t.start_s)) if j != i}))
+                    lambda: talking_in(t.start_s, t.end_s, i)))
                 continue
             starts, embs = scans[i]
             labels = []
-            for e in embs:
+            own = names.index(t.speaker)
+            half_hop = self.cfg.resegment_hop_s / 2
+            for s0, e in zip(starts, embs):
+                centre_s = s0 + win / 2  # a window labels the hop around its centre
                 sims = matrix @ e
                 best = int(np.argmax(sims))
-                gain = sims[best] - sims[names.index(t.speaker)]
-                labels.append(names[best] if gain > self.cfg.resegment_margin else t.speaker)
+                moved = sims[best] - sims[own] > self.cfg.resegment_margin
+                # a window like a voice that has its own turn there is that voice heard under
+                # this one (overlap), not a change of speaker
+                if moved and names[best] not in talking_in(centre_s - half_hop, centre_s + half_hop, i):
+                    labels.append(names[best])
+                else:
+                    labels.append(t.speaker)
             run_start, current = t.start_s, labels[0]
             for s0, lab in zip(starts[1:], labels[1:]):
                 if lab != current:
@@ -280,7 +292,7 @@ class Resegmenter:
                     out.append(Turn(t.track, round(run_start, 3), cut, current, t.source))
                     run_start, current = cut, lab
             out.append(Turn(t.track, round(run_start, 3), t.end_s, current, t.source))
-        return sorted(out, key=lambda t: (t.start_s, t.end_s))
+        return _one_turn_at_a_time(out)
 
     def _reassign_short(self, t: Turn, embedding: Callable[[], np.ndarray], names: list[str],
                         matrix: np.ndarray, busy: Callable[[], set[str]]) -> Turn:
@@ -310,7 +322,9 @@ class Resegmenter:
         alike than ``speaker_split_similarity``. The group with the most speech keeps the
         label; another goes to the speaker (or the voice split off before) whose turns it is
         most like, if it reaches ``speaker_split_similarity``, else to a new speaker.
-        Turns shorter than ``MIN_TURN_S`` keep their label.
+        Turns shorter than ``MIN_TURN_S`` keep their label, and so does a group that the
+        speaker it is most like overlaps for half its length or more: overlapped speech
+        embeds as the louder voice, which already has its own turn there.
         """
         from scipy.cluster.hierarchy import fcluster, linkage
 
@@ -339,6 +353,9 @@ class Resegmenter:
                 v = voice(part)
                 known = [(other, float(c @ v)) for other, c in voices.items() if other != spk]
                 best, sim = max(known, key=lambda kv: kv[1], default=(None, -1.0))
+                if sim >= threshold and (sum(_overlapped_s(turns, i, best) for i in part)
+                                         >= sum(turns[i].duration_s for i in part) / 2):
+                    continue  # mostly under that speaker's own turns: their voice heard under this one
                 if sim < threshold:
                     best = _new_label(taken)
                     voices[best] = v
@@ -352,6 +369,7 @@ class Resegmenter:
         """Step 1 of the re-segmentation: turns cut at voice changes, pieces labelled."""
         taken = {t.speaker for t in turns}
         new_voices: list[tuple[str, np.ndarray]] = []  # speakers this step created
+        talking_in = _talking(turns)
         out: list[Turn] = []
         out_scans = {}
         for i, t in enumerate(turns):
@@ -375,7 +393,8 @@ class Resegmenter:
                     known += [(spk, float(c @ voice)) for spk, c in new_voices]
                     spk, sim = max(known, key=lambda kv: kv[1], default=(None, -1.0))
                     if sim >= self.cfg.resegment_split_similarity:
-                        speaker = spk
+                        # like a voice with its own turn here: that voice under this one (overlap)
+                        speaker = t.speaker if spk in talking_in(a, b, i) else spk
                     else:
                         speaker = _new_label(taken)
                         new_voices.append((speaker, voice))
@@ -438,6 +457,44 @@ class Diarizer:
             label = f"CHANNEL_{ch:02d}"
             turns.extend(Turn(t.track, t.start_s, t.end_s, label, "diarization-by-channel") for t in segs)
         return sorted(turns, key=lambda t: (t.start_s, t.end_s))
+
+
+def _one_turn_at_a_time(turns: list[Turn]) -> list[Turn]:
+    """Turns sorted by start, a speaker's overlapping turns joined into one (the edges of a
+    relabelled window run can reach into another turn of the same speaker)."""
+    out: list[Turn] = []
+    last: dict[str, int] = {}  # speaker -> index in out of their latest turn
+    for t in sorted(turns, key=lambda t: (t.start_s, t.end_s)):
+        j = last.get(t.speaker)
+        if j is not None and t.start_s < out[j].end_s:
+            out[j] = Turn(t.track, out[j].start_s, max(out[j].end_s, t.end_s), t.speaker, out[j].source)
+            continue
+        last[t.speaker] = len(out)
+        out.append(t)
+    return out
+
+
+def _talking(turns: list[Turn]) -> Callable[[float, float, int], set[str]]:
+    """(start_s, end_s, i) -> the speakers with a turn other than ``turns[i]`` overlapping
+    [start_s, end_s)."""
+    begin_s = np.array([t.start_s for t in turns])
+    end_s = np.array([t.end_s for t in turns])
+
+    def talking(start_s: float, end_s_: float, i: int) -> set[str]:
+        return {turns[j].speaker for j in np.flatnonzero((begin_s < end_s_) & (end_s > start_s)) if j != i}
+    return talking
+
+
+def _overlapped_s(turns: list[Turn], i: int, by: str) -> float:
+    """How long speaker ``by``'s turns (their union) overlap ``turns[i]``, in seconds."""
+    t = turns[i]
+    spans = sorted((max(o.start_s, t.start_s), min(o.end_s, t.end_s)) for o in turns
+                   if o.speaker == by and o.start_s < t.end_s and o.end_s > t.start_s)
+    total, reach = 0.0, t.start_s
+    for a, b in spans:
+        total += max(0.0, b - max(a, reach))
+        reach = max(reach, b)
+    return total
 
 
 def _new_label(taken: set[str]) -> str:
