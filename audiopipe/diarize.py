@@ -259,7 +259,7 @@ class Resegmenter:
             turns = self.split_speakers(turns, lambda i, t: turn_embedding(i, t, scans))
         centroids = centroids_of(turns, scans)
         if len(centroids) < 2:
-            return sorted(turns, key=lambda t: (t.start_s, t.end_s))
+            return _one_turn_at_a_time(turns)
         names = list(centroids)
         matrix = np.stack([centroids[n] for n in names])
         talking_in = _talking(turns)

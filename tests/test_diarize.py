@@ -277,3 +277,14 @@ def test_a_named_pipeline_that_does_not_load_is_a_clear_model_error(tmp_path):
     folder = _pipeline_folder(tmp_path, "pyannote.audio.pipelines.NoSuchPipeline", {})
     with pytest.raises(ModelError, match="cannot load the pyannote pipeline"):
         diarize.load_named(config.DiarizationConfig(pipeline=folder), models.resolve(folder))
+
+
+def test_a_speaker_has_one_turn_at_a_time():
+    """The re-segmentation's last step: a speaker's overlapping turns are joined; another
+    speaker's turn over them, and turns that only touch, stay as they are."""
+    from audiopipe.records import Turn
+
+    turns = [Turn(0, 1.5, 3.0, "A"), Turn(0, 0.0, 2.0, "A"), Turn(0, 1.0, 2.5, "B"), Turn(0, 3.0, 4.0, "A"),
+             Turn(0, 2.4, 2.6, "A")]
+    assert diarize._one_turn_at_a_time(turns) == [Turn(0, 0.0, 3.0, "A"), Turn(0, 1.0, 2.5, "B"),
+                                                   Turn(0, 3.0, 4.0, "A")]
