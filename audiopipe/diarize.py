@@ -32,7 +32,7 @@ import numpy as np
 from .config import DiarizationConfig
 from .errors import ModelError
 from .models import ModelRef
-from .records import Track, Turn
+from .records import Track, Turn, union
 
 os.environ["PYANNOTE_METRICS_ENABLED"] = "0"  # before any pyannote import: no telemetry
 
@@ -488,13 +488,8 @@ def _talking(turns: list[Turn]) -> Callable[[float, float, int], set[str]]:
 def _overlapped_s(turns: list[Turn], i: int, by: str) -> float:
     """How long speaker ``by``'s turns (their union) overlap ``turns[i]``, in seconds."""
     t = turns[i]
-    spans = sorted((max(o.start_s, t.start_s), min(o.end_s, t.end_s)) for o in turns
-                   if o.speaker == by and o.start_s < t.end_s and o.end_s > t.start_s)
-    total, reach = 0.0, t.start_s
-    for a, b in spans:
-        total += max(0.0, b - max(a, reach))
-        reach = max(reach, b)
-    return total
+    return sum(b - a for a, b in union([(max(o.start_s, t.start_s), min(o.end_s, t.end_s)) for o in turns
+                                        if o.speaker == by and o.start_s < t.end_s and o.end_s > t.start_s]))
 
 
 def _new_label(taken: set[str]) -> str:

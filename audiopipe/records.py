@@ -33,6 +33,17 @@ def to_dict(record: Any) -> Any:
     return record
 
 
+def union(spans_s: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Time spans (start_s, end_s) merged where they overlap or touch, in time order."""
+    out: list[tuple[float, float]] = []
+    for a, b in sorted(spans_s):
+        if out and a <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], b))
+        else:
+            out.append((a, b))
+    return out
+
+
 @dataclass(frozen=True)
 class StreamInfo:
     """One stream of a media container, as probed."""

@@ -44,7 +44,7 @@ from .config import SpeechConfig
 from .errors import ModelError
 from .language import SAMPLE_RATE_HZ, clip
 from .models import ModelRef
-from .records import Event, LanguageGuess, Segment, Turn, Word
+from .records import Event, LanguageGuess, Segment, Turn, Word, union
 
 MASK_GAIN = 0.03  # -30 dB
 WHISPER_WINDOW_S = 30.0
@@ -484,16 +484,6 @@ class Window:
         return dataclasses.replace(self, pieces=kept)
 
 
-def _union(intervals: list[tuple[float, float]]) -> list[tuple[float, float]]:
-    out: list[tuple[float, float]] = []
-    for a, b in sorted(intervals):
-        if out and a <= out[-1][1]:
-            out[-1] = (out[-1][0], max(out[-1][1], b))
-        else:
-            out.append((a, b))
-    return out
-
-
 def pack(turns: list[Turn], languages: list[str], cfg: SpeechConfig, track_s: float) -> list[Window]:
     """Windows of consecutive turns (in time order) of one language, each at most
     ``window_s`` of audio: the turns with ``pack_pad_s`` around each, gaps cut out."""
@@ -509,7 +499,7 @@ def pack(turns: list[Turn], languages: list[str], cfg: SpeechConfig, track_s: fl
     for i in sorted(range(len(turns)), key=lambda i: (turns[i].start_s, turns[i].end_s)):
         t = turns[i]
         span = (max(0.0, t.start_s - cfg.pack_pad_s), min(track_s, t.end_s + cfg.pack_pad_s))
-        grown = _union(pieces + [span])
+        grown = union(pieces + [span])
         if members and languages[i] == lang and sum(b - a for a, b in grown) <= cfg.window_s:
             members.append(i)
             pieces = grown
