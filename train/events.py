@@ -219,8 +219,8 @@ def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None) -> list[Var
     cfg = dataclasses.replace(cfg or EventsConfig(), lead_in_s=0.0)
     audio, sr = _read(MEDIA / "events" / clip.file)
     rng = np.random.default_rng(seed)
-    made = [(np.concatenate([1e-4 * rng.standard_normal((audio.shape[0], int(LEAD_S * sr))), audio,
-                             1e-4 * rng.standard_normal((audio.shape[0], int(LEAD_S * sr)))], axis=1),
+    made = [(np.concatenate([events.LEAD_IN_RMS * rng.standard_normal((audio.shape[0], int(LEAD_S * sr))), audio,
+                             events.LEAD_IN_RMS * rng.standard_normal((audio.shape[0], int(LEAD_S * sr)))], axis=1),
              sr, LEAD_S, "clean")]
     made += [augment(audio, sr, rng) for _ in range(AUGMENTATIONS)]
     out = []
