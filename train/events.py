@@ -36,6 +36,7 @@ import json
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import av
 import librosa
@@ -101,6 +102,7 @@ class Variant:
     features: list[dict[str, float]]
     labels: list[int]  # 1 shot, 0 non-shot, -1 left out
     in_clip: list[bool]
+    audio: np.ndarray | None = None  # the variant's mono samples, when asked for (keep_audio)
 
 
 def clips() -> list[Clip]:
@@ -211,9 +213,10 @@ def labels(times_s: list[float], clip: Clip, start_s: float, inside: list[bool])
     return out
 
 
-def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None) -> list[Variant]:
+def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None, keep_audio: bool = False) -> list[Variant]:
     """The clip as recorded and its augmentations, each with its candidates and labels
-    (``cfg``: the detector's settings, the default config's when None)."""
+    (``cfg``: the detector's settings, the default config's when None; ``keep_audio``: each
+    variant also holds its mono samples, for models that read the sound itself)."""
     # a variant is cut out of longer recordings (its noise and speech beds): what came before
     # its first sample is that bed, not the quiet the detector takes before a file
     cfg = dataclasses.replace(cfg or EventsConfig(), lead_in_s=0.0)
@@ -231,12 +234,13 @@ def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None) -> list[Var
         inside = [start - SHOT_TOL_S <= c.time_s <= start + dur + 0.1 for c in cands]
         out.append(Variant(clip, what if k else "clean", rate, start, start + dur, [c.time_s for c in cands],
                            [c.features for c in cands],
-                           labels([c.time_s for c in cands], clip, start, inside), inside))
+                           labels([c.time_s for c in cands], clip, start, inside), inside,
+                           x.mean(axis=0).astype(np.float32) if keep_audio else None))
     return out
 
 
-def dataset(seed: int = SEED) -> list[Variant]:
-    return [v for i, clip in enumerate(clips()) for v in variants(clip, seed + i)]
+def dataset(seed: int = SEED, keep_audio: bool = False) -> list[Variant]:
+    return [v for i, clip in enumerate(clips()) for v in variants(clip, seed + i, keep_audio=keep_audio)]
 
 
 def _matrix(vs: list[Variant]) -> tuple[np.ndarray, np.ndarray]:
@@ -269,17 +273,24 @@ def folds(cs: list[Clip]) -> dict[str, int]:
     return out
 
 
-def out_of_fold(vs: list[Variant]) -> tuple[list[list[float]], dict[str, int]]:
+def _fit_logistic(vs: list[Variant]) -> Callable[[Variant], list[float]]:
+    model = events.Classifier(fit(vs))
+    return lambda v: [model.logit(f) for f in v.features]
+
+
+def out_of_fold(vs: list[Variant], train_model: Callable[[list[Variant]], Callable[[Variant], list[float]]] = _fit_logistic
+                ) -> tuple[list[list[float]], dict[str, int]]:
     """Each variant's candidates scored (uncalibrated logit) by the model of the fold that did
-    not see its recording."""
+    not see its recording. ``train_model``: training variants -> a scorer of a variant's
+    candidates; the shipped logistic regression by default (bench/_events_models.py passes
+    others)."""
     fold_of = folds([v.clip for v in vs])
     logits: list[list[float]] = [[] for _ in vs]
     for k in range(FOLDS):
-        spec = fit([v for v in vs if fold_of[v.clip.group] != k])
-        model = events.Classifier(spec)
+        score = train_model([v for v in vs if fold_of[v.clip.group] != k])
         for i, v in enumerate(vs):
             if fold_of[v.clip.group] == k:
-                logits[i] = [model.logit(f) for f in v.features]
+                logits[i] = score(v)
     return logits, fold_of
 
 
