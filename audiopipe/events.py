@@ -65,7 +65,10 @@ at least one event counted on its own gets ``rhythm_bonus`` added to its log-odd
 score of an ``in_rhythm`` event is therefore above its calibrated value),
 and its events are marked ``in_rhythm``: a round masked by a shout is still counted when a
 round beside it is heard. The anchor matters: without it, five knocks 160 ms apart (rapid
-banging on a door) became five shots of automatic fire.
+banging on a door) became five shots of automatic fire. So does the level: the rounds of one
+train come from one gun at one distance, and a masked round is heard louder, not softer, so a
+chain's peak levels lie within ``rhythm_max_spread_db``. Without that, two syllables 160 ms
+apart, 12-15 dB under a single shotgun shot that followed them, made a train of three.
 
 Known limits, measured by ``bench/events.py``: the classifier separates shots from speech
 well but shots from look-alikes poorly in recordings it has not heard (cross-validated on 30
@@ -544,11 +547,13 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
-def rhythm_chains(times: list[float], cfg: EventsConfig) -> list[list[int]]:
+def rhythm_chains(times: list[float], cfg: EventsConfig, levels_db: list[float] | None = None) -> list[list[int]]:
     """Chains of indices into ``times`` (sorted, seconds) that keep the rhythm of automatic
     fire: each gap within ``auto_interval_s``, the gaps' coefficient of variation at most
-    ``auto_max_cv``, at least ``auto_min_shots`` long. A chain is grown greedily from every
-    start; a time that would break the rhythm is stepped over, not ended on."""
+    ``auto_max_cv``, at least ``auto_min_shots`` long, and (with ``levels_db``, each time's
+    peak level) the loudest and the quietest member at most ``rhythm_max_spread_db`` apart.
+    A chain is grown greedily from every start; a time that would break the rhythm is stepped
+    over, not ended on."""
     lo, hi = cfg.auto_interval_s
     chains = []
     for a in range(len(times)):
@@ -562,6 +567,10 @@ def rhythm_chains(times: list[float], cfg: EventsConfig) -> list[list[int]]:
             gaps = np.diff([times[k] for k in chain] + [times[b]])
             if gaps.size >= 2 and np.std(gaps) / np.mean(gaps) > cfg.auto_max_cv:
                 continue
+            if levels_db is not None:
+                heard = [levels_db[k] for k in chain] + [levels_db[b]]
+                if max(heard) - min(heard) > cfg.rhythm_max_spread_db:
+                    continue
             chain.append(b)
         if len(chain) >= cfg.auto_min_shots:
             chains.append(chain)
@@ -575,7 +584,8 @@ def _apply_rhythm(events: list[Event], cfg: EventsConfig, cut: tuple[float, floa
     if cfg.rhythm_bonus <= 0:
         return events
     idx = [i for i, e in enumerate(events) if e.gunshot_score >= cfg.rhythm_min_score]
-    members = {idx[k] for chain in rhythm_chains([events[i].time_s for i in idx], cfg)
+    members = {idx[k] for chain in rhythm_chains([events[i].time_s for i in idx], cfg,
+                                                  [events[i].peak_dbfs for i in idx])
                if any(events[idx[k]].is_gunshot for k in chain) for k in chain}
     out = list(events)
     for i in members:

@@ -114,6 +114,34 @@ def test_rhythm_chains_follow_the_automatic_fire_rule():
     assert events.rhythm_chains([0.5, 0.6, 0.63, 0.7], cfg)[0] == [0, 1, 3]
     assert events.rhythm_chains([0.5, 0.6, 0.85, 1.3], cfg) == []  # gaps irregular and too long
     assert events.rhythm_chains([0.5, 0.6], cfg) == []  # two are not a train
+    # with their levels: a train's rounds are heard at about one level
+    assert events.rhythm_chains([0.5, 0.6, 0.7], cfg, [-12.0, -14.0, 0.0]) == []
+    assert events.rhythm_chains([0.5, 0.6, 0.7], cfg, [-3.0, 0.0, -5.0]) == [[0, 1, 2]]
+
+
+@pytest.mark.parametrize("at_s", [1.25, 3.25])
+def test_syllables_before_a_single_shot_do_not_make_it_automatic_fire(at_s):
+    """The real shotgun shot 10 dB over real German speech (de_01.wav), where two syllables
+    before it keep a 160-ms rhythm with it: one shot, not a train, because the syllables are
+    12 dB and more under it (without the level rule they were counted as rounds)."""
+    import librosa
+
+    speech, rate = read_audio(SPEECH / "de_01.wav")
+    shot, shot_rate = read_audio(EVENTS / "gunshot_shotgun_single_pump_01.wav")
+    x = speech.mean(axis=0)
+    s = librosa.resample(shot.mean(axis=0), orig_sr=shot_rate, target_sr=rate)
+    s *= np.sqrt(np.mean(x ** 2) / np.mean(s ** 2)) * 10 ** (10 / 20)
+    a = int(at_s * rate)
+    x[a: a + s.size] += s[: x.size - a]
+    truth_s = at_s + 0.017
+
+    evs, bursts = events.detect(_track(x[None, :], rate), CFG)
+    counted = [e for e in evs if e.is_gunshot]
+    assert len(counted) == 1 and abs(counted[0].time_s - truth_s) <= 0.020
+    assert not any(e.in_rhythm for e in evs)
+    assert [b.fire_mode for b in bursts] == ["semi-automatic/single"]
+    unlevelled, _ = events.detect(_track(x[None, :], rate), dataclasses.replace(CFG, rhythm_max_spread_db=1e9))
+    assert sum(e.in_rhythm for e in unlevelled) >= 3
 
 
 def _burst_in_speech(at_s: float, over_speech_db: float = 0.0) -> tuple[Track, list[float]]:
