@@ -477,6 +477,17 @@ class Window:
             offset += b - a
         return self.pieces[-1][1]
 
+    def span_s(self, start_s: float, end_s: float) -> tuple[float, float]:
+        """A word's window times as track times, within the one piece that holds the most of
+        it: a word whose timing crosses a cut would otherwise span the whole gap."""
+        offset, best, held = 0.0, None, -1.0
+        for a, b in self.pieces:
+            lo, hi = max(start_s, offset), min(end_s, offset + (b - a))
+            if hi - lo > held:
+                best, held = (a + (lo - offset), a + (hi - offset)) if hi >= lo else None, hi - lo
+            offset += b - a
+        return best if best is not None else (self.track_s(start_s), self.track_s(end_s))
+
     def tail(self, from_s: float) -> Window:
         """The rest of the window from ``from_s`` (window time) on."""
         start = self.track_s(from_s)
@@ -656,12 +667,16 @@ class SpeechStage:
         made: list[tuple[int, Segment]] = []
         for wi, ti, r, words, outside in pieces:
             t, g = turns[ti], guesses[ti]
-            inside = tuple(Word(round(min(max(w.start_s, t.start_s), t.end_s), 3),
-                                round(min(max(w.end_s, t.start_s), t.end_s), 3), w.word, round(w.probability, 4))
+            # words mostly in the turn are held to it (a few ms past a turn's edge); words mostly
+            # outside every turn (text_in_non_speech) keep the times Whisper heard them at, so
+            # that a reviewer can listen there (held to the turn, they became zero-length rows)
+            lo, hi = (-np.inf, np.inf) if outside else (t.start_s, t.end_s)
+            inside = tuple(Word(round(min(max(w.start_s, lo), hi), 3),
+                                round(min(max(w.end_s, lo), hi), 3), w.word, round(w.probability, 4))
                            for w in words)
             text = "".join(w.word for w in words).strip() if r.words else r.text
-            start = inside[0].start_s if inside else max(t.start_s, r.start_s)
-            end = inside[-1].end_s if inside else min(t.end_s, r.end_s)
+            start = inside[0].start_s if inside else (r.start_s if outside else max(t.start_s, r.start_s))
+            end = inside[-1].end_s if inside else (r.end_s if outside else min(t.end_s, r.end_s))
             text_lang, text_prob = self.text_lid(text) if self.text_lid else (None, 0.0)
             flags = quality_flags(dataclasses.replace(r, text=text), cfg)
             if text_lang and text_prob >= 0.5 and text_lang != g.language:
@@ -717,7 +732,7 @@ class SpeechStage:
 
 def _to_track(window: Window, r: RawSegment) -> RawSegment:
     """A segment with window times turned into track times."""
-    words = tuple(Word(window.track_s(w.start_s), window.track_s(w.end_s), w.word, w.probability) for w in r.words)
+    words = tuple(Word(*window.span_s(w.start_s, w.end_s), w.word, w.probability) for w in r.words)
     return dataclasses.replace(r, start_s=window.track_s(r.start_s), end_s=window.track_s(r.end_s), words=words)
 
 

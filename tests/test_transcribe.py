@@ -241,6 +241,36 @@ def test_cut_gaps_map_back_to_track_times():
     assert w.content_s == 4.0
     assert [w.track_s(t) for t in (0.0, 1.5, 2.5, 4.0)] == [1.0, 2.5, 10.5, 12.0]
     assert w.tail(2.5).pieces == ((10.5, 12.0),)
+    # a word timed across the cut lies in the piece that holds most of it, not over the gap
+    assert w.span_s(1.8, 2.6) == (10.0, 10.6) and w.span_s(1.5, 2.3) == (2.5, 3.0)
+
+
+def test_every_word_lies_in_the_audio_whisper_heard():
+    """MEO015's own headset channel of the ES2004 meeting, diarized and transcribed: the
+    other speakers leak into it, and Whisper times some words into the gaps cut out between
+    turns. Every word lies in a turn or its pack_pad_s of context (once one spanned 30.1-42.9 s
+    across a cut), and no segment is of zero length (words outside the turns were held to the
+    turn's edge)."""
+    from audiopipe import diarize
+
+    cfg = config.load("default")
+    diarizer = diarize.load(cfg.diarization, models.resolve(cfg.diarization.segmentation_model),
+                            models.resolve(cfg.diarization.embedding_model))
+    p = SPEECH.parent / "diarization" / "ami_es2004_sources" / "MEO015.wav"
+    _, (track,), _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
+    turns = diarizer(track)
+    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    segs = stage.process(track, [], turns).segments
+    assert len(segs) >= 5
+    pad = cfg.speech.pack_pad_s + 0.002
+
+    def heard(t_s: float) -> bool:
+        return any(t.start_s - pad <= t_s <= t.end_s + pad for t in turns)
+
+    words = [w for s in segs for w in s.words]
+    assert all(heard(w.start_s) and heard(w.end_s) and w.end_s - w.start_s < 3.0 for w in words), \
+        [(w.word, w.start_s, w.end_s) for w in words if not (heard(w.start_s) and heard(w.end_s))]
+    assert all(s.end_s > s.start_s for s in segs if s.text), [(s.start_s, s.text) for s in segs if s.end_s <= s.start_s]
 
 
 def test_timestamp_tokens_cut_segments_and_say_where_to_go_on():
