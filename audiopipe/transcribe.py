@@ -480,13 +480,13 @@ class Window:
     def span_s(self, start_s: float, end_s: float) -> tuple[float, float]:
         """A word's window times as track times, within the one piece that holds the most of
         it: a word whose timing crosses a cut would otherwise span the whole gap."""
-        offset, best, held = 0.0, None, -1.0
+        offset, best = 0.0, None  # (seconds of the word in the piece, track start, track end)
         for a, b in self.pieces:
             lo, hi = max(start_s, offset), min(end_s, offset + (b - a))
-            if hi - lo > held:
-                best, held = (a + (lo - offset), a + (hi - offset)) if hi >= lo else None, hi - lo
+            if hi >= lo and (best is None or hi - lo > best[0]):
+                best = (hi - lo, a + lo - offset, a + hi - offset)
             offset += b - a
-        return best if best is not None else (self.track_s(start_s), self.track_s(end_s))
+        return best[1:] if best else (self.track_s(start_s), self.track_s(end_s))
 
     def tail(self, from_s: float) -> Window:
         """The rest of the window from ``from_s`` (window time) on."""
@@ -675,8 +675,8 @@ class SpeechStage:
                                 round(min(max(w.end_s, lo), hi), 3), w.word, round(w.probability, 4))
                            for w in words)
             text = "".join(w.word for w in words).strip() if r.words else r.text
-            start = inside[0].start_s if inside else (r.start_s if outside else max(t.start_s, r.start_s))
-            end = inside[-1].end_s if inside else (r.end_s if outside else min(t.end_s, r.end_s))
+            start = inside[0].start_s if inside else max(lo, r.start_s)
+            end = inside[-1].end_s if inside else min(hi, r.end_s)
             text_lang, text_prob = self.text_lid(text) if self.text_lid else (None, 0.0)
             flags = quality_flags(dataclasses.replace(r, text=text), cfg)
             if text_lang and text_prob >= 0.5 and text_lang != g.language:
