@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -160,6 +161,29 @@ def test_json_log_lines_are_json(evidence, tmp_path, capfd):
     lines = [line for line in err.splitlines() if line.startswith("{")]
     parsed = [json.loads(line) for line in lines]
     assert any(p.get("error_kind") == "corrupt" for p in parsed)
+
+
+def test_a_name_with_a_newline_stays_on_one_log_line(tmp_path, capfd):
+    """A file may be named with control characters in it: each log record stays one line
+    (the name's newline written as \\n), while files.csv keeps the real name."""
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    shutil.copy(SPEECH / "de_01.wav", ev / "note\nforged ok: line.wav")
+    (ev / "bad\x1b[2Jname.mp3").write_bytes(os.urandom(5_000))
+    case = tmp_path / "case"
+    pipeline.run(ev, case, FAST, quiet=False)
+    console = capfd.readouterr().err.splitlines()
+    logged = (case / "audiopipe.log").read_text(encoding="utf-8").splitlines()
+    assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", line) for line in logged), logged
+    for lines in (console, logged):
+        assert any("ok: note\\nforged ok: line.wav (" in line for line in lines), lines
+        assert any("bad\\x1b[2Jname.mp3" in line for line in lines) and not any("\x1b" in line for line in lines)
+    assert set(_rows(case)) == {"note\nforged ok: line.wav", "bad\x1b[2Jname.mp3"}
+    # a workbook cell cannot hold ESC (XML 1.0): the escape stands in for it there
+    from openpyxl import load_workbook
+    files = load_workbook(case / "case.xlsx", read_only=True)["Files"]
+    paths = {row[0] for row in files.iter_rows(min_row=2, values_only=True)}
+    assert {"note\nforged ok: line.wav", "bad\\x1b[2Jname.mp3"} <= paths, paths
 
 
 def test_unreadable_file_and_folder_get_rows_and_the_batch_goes_on():

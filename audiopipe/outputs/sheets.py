@@ -5,6 +5,10 @@ or carriage return could run as a formula. In the workbook such cells are stored
 (string type, quote-prefixed style): the words stay exactly as spoken and are never
 evaluated. In CSV, which has no types, they get a leading apostrophe (the OWASP advice),
 which Excel and LibreOffice show as text.
+
+A workbook cell cannot hold control characters other than tab, newline and carriage return
+(XML 1.0), which a file name or a media tag may carry: there they are written as ``\\xNN``
+escapes; the CSV and JSON keep the exact characters.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import io
 from pathlib import Path
 
 import pandas as pd
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.formatting.rule import FormulaRule
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
@@ -47,6 +52,15 @@ def limit_cells(df: pd.DataFrame, max_chars: int) -> pd.DataFrame:
     return out
 
 
+def xml_safe(df: pd.DataFrame) -> pd.DataFrame:
+    """Text with the control characters a workbook cell cannot hold written as ``\\xNN``."""
+    out = df.copy()
+    for col in _text_columns(out):
+        out[col] = out[col].map(lambda v: ILLEGAL_CHARACTERS_RE.sub(lambda m: ascii(m.group())[1:-1], v)
+                                if isinstance(v, str) else v)
+    return out
+
+
 def csv_safe(df: pd.DataFrame) -> pd.DataFrame:
     out = df.copy()
     for col in _text_columns(out):
@@ -69,7 +83,7 @@ def write_xlsx(tables: dict[str, pd.DataFrame], path: Path, max_cell_chars: int)
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
         for name, df in tables.items():
-            limit_cells(df, max_cell_chars).to_excel(writer, sheet_name=name, index=False)
+            limit_cells(xml_safe(df), max_cell_chars).to_excel(writer, sheet_name=name, index=False)
             _format_sheet(writer.sheets[name], df, name)
     atomic_write_bytes(path, buf.getvalue())
     return path
