@@ -241,7 +241,9 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int,
         channels = cc.channels
         if not native_rate or not channels:
             raise CorruptMedia(f"audio stream {stream_index} of {label} has no sample rate or channels")
-        native_rs = av.AudioResampler(format="fltp", rate=native_rate)
+        # packed float, not planar: PyAV 18 counts one plane too many on a planar frame of 8
+        # channels (7.1), and reading it ends the process (segmentation fault)
+        native_rs = av.AudioResampler(format="flt", rate=native_rate)
         model_rs = av.AudioResampler(format="flt", layout="mono", rate=model_rate_hz)
         sink = _NativeSink(f"audio stream {stream_index} of {label}", channels, spill_bytes, scratch_dir)
         model_parts: list[np.ndarray] = []
@@ -250,11 +252,11 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int,
                 for frame in packet.decode():
                     frame.pts = None  # resample by sample count, not by possibly broken timestamps
                     for f in native_rs.resample(frame):
-                        sink.add(f.to_ndarray())
+                        sink.add(_channels_first(f))
                     for f in model_rs.resample(frame):
                         model_parts.append(f.to_ndarray().reshape(-1))
             for f in native_rs.resample(None):
-                sink.add(f.to_ndarray())
+                sink.add(_channels_first(f))
             for f in model_rs.resample(None):
                 model_parts.append(f.to_ndarray().reshape(-1))
         except av.error.FFmpegError as exc:
@@ -272,6 +274,11 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int,
                 native = native[:, :n]
                 model = model[: int(round(declared_s * model_rate_hz))]
         return native, model, native_rate, cc.name
+
+
+def _channels_first(frame: av.AudioFrame) -> np.ndarray:
+    """A packed audio frame's samples, shape = (n_channels, n_samples) (a view)."""
+    return frame.to_ndarray().reshape(-1, frame.layout.nb_channels).T
 
 
 class _Truncated(Exception):

@@ -29,6 +29,9 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     return x.T.copy(), sr
 
 
+LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}  # channel count -> the layout encode() writes
+
+
 def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: bool = False,
            fmt: str | None = None) -> Path:
     """Write a container with one audio stream per (audio (channels, samples), rate) and
@@ -44,8 +47,7 @@ def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: 
             vstream.width, vstream.height, vstream.pix_fmt = 64, 48, "yuv420p"
         streams = []
         for audio, rate in tracks:
-            layout = "mono" if audio.shape[0] == 1 else "stereo"
-            s = out.add_stream(codec, rate=rate, layout=layout)
+            s = out.add_stream(codec, rate=rate, layout=LAYOUTS[audio.shape[0]])
             streams.append(s)
         for (audio, rate), s in zip(tracks, streams):
             if not s.codec_context.is_open:
@@ -54,9 +56,10 @@ def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: 
             audio = audio[:, : audio.shape[1] // frame_size * frame_size]
             pts = 0
             for i in range(0, audio.shape[1], frame_size):
-                chunk = np.ascontiguousarray(audio[:, i:i + frame_size])
-                frame = av.AudioFrame.from_ndarray(chunk.astype(np.float32), format="fltp",
-                                                   layout="mono" if audio.shape[0] == 1 else "stereo")
+                chunk = audio[:, i:i + frame_size]
+                # packed samples (PyAV reads one plane too many of a planar 8-channel frame)
+                frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(chunk.T, np.float32).reshape(1, -1),
+                                                   format="flt", layout=LAYOUTS[audio.shape[0]])
                 frame.sample_rate = rate
                 frame.pts = pts
                 frame.time_base = Fraction(1, rate)

@@ -84,6 +84,23 @@ def test_mov_with_two_audio_tracks_gives_two_tracks(tmp_path, jfk, de):
     assert tracks[0].audio_16k.size != tracks[1].audio_16k.size
 
 
+@pytest.mark.parametrize("channels", [6, 8])
+def test_surround_audio_keeps_every_channel_apart(tmp_path, jfk, de, channels):
+    """5.1 and 7.1 streams (films, multi-channel recorders): every channel decodes at the
+    native rate and holds its own signal. A planar frame of 8 channels once made PyAV read
+    a ninth plane, which ended the whole batch (segmentation fault)."""
+    n = min(jfk[0].shape[1] * 16000 // jfk[1], de[0].shape[1]) // 1024 * 1024
+    audio = np.zeros((channels, n), np.float32)
+    audio[0], audio[-1] = de[0][0, :n], -de[0][0, :n] / 2  # the same speech, at two levels
+    path = encode(tmp_path / f"surround{channels}.mkv", [(audio, 16000)], "pcm_s16le")
+    _, (t,), flags = _load(path)
+    assert flags == [] and t.channels == channels and t.audio_native.shape == (channels, n)
+    np.testing.assert_allclose(t.audio_native[0], audio[0], atol=1e-4)  # 16-bit PCM
+    np.testing.assert_allclose(t.audio_native[-1], audio[-1], atol=1e-4)
+    assert np.abs(t.audio_native[1:-1]).max() == 0
+    assert t.audio_16k.size == n and np.abs(t.audio_16k).max() > 0.05
+
+
 def test_video_without_audio_is_a_clear_error(tmp_path):
     path = encode(tmp_path / "silent_film.mp4", [], "aac", video=True)
     with pytest.raises(NoAudioStream, match="no audio stream in silent_film.mp4"):
