@@ -179,7 +179,9 @@ class RunConfig:
     workers: int = 0  # Ray actors; 0: as many as the cluster's CPUs (GPUs) allow
     cpus_per_worker: float = 2.0
     gpus_per_worker: float = 0.0  # > 0: each actor holds that share of a GPU (speech.device cuda or auto)
-    max_retries: int = 2  # a file whose worker dies is tried again this many times, then an error row
+    # a file whose worker dies (Ray), or during which the run ends (local: counted across
+    # resumed runs), is tried again this many times, then an error row
+    max_retries: int = 2
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,9 @@ from .records import FileResult, MediaFile, Probe, to_dict
 log = logging.getLogger("audiopipe")
 
 RESULT_NAME = "result.json"
+# in a file's result folder while it is analysed (local executor): the runs that began it with
+# this resume key and ended before its result was written (a crash, a kill)
+BEGUN_NAME = ".begun.json"
 
 
 class _JsonFormatter(logging.Formatter):
@@ -386,7 +389,9 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
             scale.analyse(jobs, cfg, finish)
         else:
             for job in jobs:
-                finish(job, analyse_file(analyzer, job.media, job.item.probe, job.key, job.paths, job.item.progress))
+                finish(job, _analyse_here(analyzer, job, cfg.run.max_retries))
+                if (job.folder / RESULT_NAME).is_file() and job.item.error_kind != "worker_lost":
+                    (job.folder / BEGUN_NAME).unlink(missing_ok=True)
         files_bar.close()
         audio_bar.close()
 
@@ -497,6 +502,46 @@ def analyse_file(analyzer: Analyzer, media: MediaFile, probe: Probe | None, key:
     data = to_dict(result)
     data["error_permanent"] = permanent
     return FileOutcome(data, summaries, copies)
+
+
+def _begun(folder: Path, key: str) -> int:
+    """How many runs began analysing this file with this resume key and ended before its result
+    was written."""
+    try:
+        mark = json.loads((folder / BEGUN_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return 0
+    return int(mark.get("times", 0)) if mark.get("resume_key") == key else 0
+
+
+def _analyse_here(analyzer: Analyzer, job: Job, max_retries: int) -> FileOutcome:
+    """The local executor's analysis of one file, marked as begun in its result folder first.
+
+    A crash in native code (a decoder, a model) or a kill for memory ends the whole process,
+    and a resumed run would begin the same file again and end the same way: a file during
+    which the run ended ``1 + max_retries`` times gets an error row instead (``worker_lost``,
+    as a Ray worker that dies on every try), and the batch goes on past it. Stopping the run
+    with Ctrl-C does not count."""
+    times = _begun(job.folder, job.key)
+    mark = job.folder / BEGUN_NAME
+    if times > max_retries:
+        return failed(job.media, job.item.probe, job.key, job.paths, "worker_lost",
+                      f"the run ended while analysing {job.media.path} {times} time(s) (a crash in a decoder "
+                      f"or model, or killed for lack of memory?); the rest of the batch went on. To try it "
+                      f"again, delete {mark} and run the same command")
+    if times:
+        log.warning(f"{job.item.progress} {job.media.path}: the run ended while analysing it {times} time(s) "
+                    f"before; trying again ({max_retries + 1 - times} more time(s) before it is skipped)")
+    try:
+        job.folder.mkdir(parents=True, exist_ok=True)
+        provenance.atomic_write_json(mark, {"resume_key": job.key, "times": times + 1})
+    except OSError:
+        pass  # no room for the mark: the result will not be written either, and says why
+    try:
+        return analyse_file(analyzer, job.media, job.item.probe, job.key, job.paths, job.item.progress)
+    except KeyboardInterrupt:
+        mark.unlink(missing_ok=True)  # the user stopped the run: not the file's doing
+        raise
 
 
 def failed(media: MediaFile, probe: Probe | None, key: str, paths: list[str], kind: str, message: str) -> FileOutcome:

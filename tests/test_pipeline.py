@@ -155,6 +155,53 @@ def test_run_killed_with_sigkill_loses_only_the_file_in_progress(tmp_path):
     assert manifest["counts"]["reused"] >= done_before and manifest["counts"]["analysed_now"] <= 6 - done_before + 1
 
 
+# the run as the CLI makes it, with a decoder that crashes the process on one file (the
+# fault that a native decoder bug, such as PyAV's with 7.1 audio, caused)
+CRASHING_RUN = """
+import os, signal, sys
+from audiopipe import cli, ingest
+load = ingest.load
+def crashing_load(media, cfg):
+    if "crash" in media.path:
+        os.kill(os.getpid(), signal.SIGSEGV)
+    return load(media, cfg)
+ingest.load = crashing_load
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_a_file_that_crashes_the_process_is_retried_then_skipped_on_resume(tmp_path):
+    """A crash inside native code ends the whole run, and resuming begins the same file again:
+    after 1 + max_retries (3) runs that ended on it, the file gets an error row and the batch
+    goes on past it; the files after it are analysed, the ones before it not redone."""
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    for name, source in (("a.wav", "de_01.wav"), ("b_crash.wav", "es_01.wav"), ("c.wav", "it_01.wav")):
+        shutil.copy(SPEECH / source, ev / name)
+    case = tmp_path / "case"
+    cmd = [sys.executable, "-c", CRASHING_RUN, "run", str(ev), "--out", str(case), "--quiet", "--no-speech",
+           "--no-diarization"]
+    for attempt in range(1, 4):
+        out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+        assert out.returncode == -signal.SIGSEGV, (attempt, out.stderr)
+        assert len(list(case.glob("files/*/result.json"))) == 1  # a.wav, analysed in the first run only
+        assert attempt == 1 or f"the run ended while analysing it {attempt - 1} time(s) before" in out.stderr
+    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert out.returncode == 3, out.stderr  # some files in error, the batch finished
+    rows = _rows(case)
+    assert rows["a.wav"]["status"] == rows["c.wav"]["status"] == "ok"
+    assert rows["b_crash.wav"]["error_kind"] == "worker_lost"
+    assert "the run ended while analysing b_crash.wav 3 time(s)" in rows["b_crash.wav"]["error"]
+    assert "1 reused" in (case / "audiopipe.log").read_text()
+    # without the crash (the decoder fixed), deleting the mark named in the error retries it
+    mark = next(case.glob("files/*/.begun.json"))
+    assert str(mark) in rows["b_crash.wav"]["error"]
+    mark.unlink()
+    plain = [sys.executable, "-m", "audiopipe.cli", *cmd[3:]]
+    assert subprocess.run(plain, cwd=REPO, capture_output=True).returncode == 0
+    assert _rows(case)["b_crash.wav"]["status"] == "ok" and not list(case.glob("files/*/.begun.json"))
+
+
 def test_json_log_lines_are_json(evidence, tmp_path, capfd):
     pipeline.run(evidence, tmp_path / "case", FAST, quiet=False, json_log=True)
     err = capfd.readouterr().err
