@@ -58,7 +58,7 @@ TOKENS_PER_S = 15.0  # a window's transcript may use this many tokens per second
 TOKENS_EXTRA = 16  # speech is slower than that; a 1-s window decoded into a loop stops at 31 tokens, not 224
 TRANSLATION_TOKENS_PER_TOKEN = 1.5  # a translation may use this many tokens per transcribed one ...
 TRANSLATION_EXTRA_TOKENS = 24  # ... plus these (timestamps)
-SAMPLING_SEED = 0  # the fallback samples from the same seed for every window: a rerun gives the same words
+SAMPLING_SEED = 0  # the fallback samples from this seed, each track afresh: a rerun gives the same words
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,10 @@ class Decoded:
 
 
 class SpeechEngine(language.LanguageDetector, Protocol):
+    def fresh(self) -> None:
+        """Sample from ``SAMPLING_SEED`` anew: a track's words must not depend on the tracks
+        decoded before it in the batch."""
+
     def take(self, encoded: Any, idx: list[int]) -> Any:
         """The encoder output of some windows of an encoded batch."""
 
@@ -198,13 +202,29 @@ class FasterWhisperEngine:
             device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
         if device == "cuda" and compute == "int8":
             compute = "float16"
+        def load() -> WhisperModel:
+            return WhisperModel(model.path, device=device, compute_type=compute, cpu_threads=cfg.cpu_threads,
+                                local_files_only=bool(model.sha256))
+
         try:
-            self.model = WhisperModel(model.path, device=device, compute_type=compute,
-                                      cpu_threads=cfg.cpu_threads, local_files_only=bool(model.sha256))
+            self.model = load()
         except Exception as exc:  # noqa: BLE001 - CTranslate2 raises plain RuntimeError/ValueError
             raise ModelError(f"cannot load speech model {model.name} from {model.path}: {exc}") from exc
+        self._load = load
+        self.sampled = False  # the fallback has sampled since the model was loaded
         self.cfg = cfg
         self.encoder_passes = 0  # windows and clips through the encoder (for tests and the bench)
+
+    def fresh(self) -> None:
+        """CTranslate2 seeds each of its worker threads' random generator once, at the thread's
+        first sample; ``set_random_seed`` does not reset a generator already made. Once the
+        fallback has sampled, the model is loaded again (new threads, seeded from
+        ``SAMPLING_SEED``): a track then gets the words it gets when analysed alone (about
+        0.4 s for the base model on the CPU, only after a track that fell back to sampling)."""
+        if self.sampled:
+            del self.model  # the old weights go before the new ones come (GPU memory)
+            self.model = self._load()
+            self.sampled = False
 
     def encode(self, audio_16k: Sequence[np.ndarray], min_s: float | None) -> Any:
         """Encoder output, a ``ctranslate2.StorageView`` of shape (batch, frames / 2, d_model)."""
@@ -255,7 +275,8 @@ class FasterWhisperEngine:
                       {"beam_size": 1, "num_hypotheses": self.cfg.beam_size, "sampling_topk": 0,
                        "sampling_temperature": temperature})
             if temperature > 0:
-                ctranslate2.set_random_seed(SAMPLING_SEED)
+                ctranslate2.set_random_seed(SAMPLING_SEED)  # the seed of threads not yet sampling
+                self.sampled = True
             out = m.model.generate(self.take(encoded, idx), [prompt] * len(idx), max_length=max_length,
                                    return_scores=True, return_no_speech_prob=True, suppress_blank=True,
                                    suppress_tokens=suppress, max_initial_timestamp_index=50, **kwargs)
@@ -374,6 +395,9 @@ class OpenAIWhisperEngine:
 
     def take(self, encoded: Any, idx: list[int]) -> Any:
         return encoded[idx]
+
+    def fresh(self) -> None:
+        """Nothing to do: torch's generator is seeded before every sampling call."""
 
     def language_probs(self, encoded: Any) -> list[dict[str, float]]:
         import torch
@@ -566,6 +590,7 @@ class SpeechStage:
         progress: called with ("windows", fraction done) after each batch, for long files.
         """
         cfg = self.cfg
+        self.engine.fresh()
         shot_times = [e.time_s for e in shots]
         audio = mask_shots(track.audio_16k, shot_times, cfg) if cfg.mask_gunshots else track.audio_16k
         longest = min(cfg.max_turn_s, cfg.window_s - 2 * cfg.pack_pad_s)

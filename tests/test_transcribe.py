@@ -11,7 +11,7 @@ from jiwer import cer, wer
 from audiopipe import config, events, ingest, models, transcribe
 from audiopipe.config import EventsConfig
 from audiopipe.records import MediaFile, Track, Turn
-from conftest import EVENTS, SPEECH, read_audio
+from conftest import EVENTS, SCENARIO, SPEECH, encode, read_audio
 
 JFK = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
 REFERENCES = {
@@ -145,6 +145,27 @@ def test_speech_over_automatic_fire_is_found_and_transcribed(stage_for):
     assert segs, "the sentence under the gunfire was dropped"
     assert langs[0].language == "de"
     assert cer(normalise(REFERENCES["de_01.wav"]), normalise(" ".join(s.text for s in segs))) <= 0.35
+
+
+def test_a_track_gets_the_same_words_whatever_was_decoded_before_it(stage_for, tmp_path):
+    """Russian speech over real automatic fire (the scenario's 19.5-27.5 s, in a video file)
+    makes the decoder fall back to sampling. CTranslate2 seeds each thread's generator once, at
+    its first sample, so the words of a track depended on what the process had sampled before:
+    this track decoded three times in a row gave three transcripts. Now one."""
+    audio, rate = read_audio(SCENARIO / "scenario_reference.wav")
+    path = encode(tmp_path / "fire.mov", [(audio[:, int(19.5 * rate): int(27.5 * rate)], rate)], "pcm_s16le",
+                  video=True)
+    _, (track,), _ = ingest.load(MediaFile(path.name, str(path), path.stat().st_size), config.IngestConfig())
+    shots = [e for e in events.detect(track, EventsConfig())[0] if e.is_gunshot]
+    turns = [Turn(0, 0.925, 3.17, "S"), Turn(0, 6.511, 7.979, "S")]  # diarization's, on this cut
+    stage = stage_for()
+    runs = []
+    for _ in range(3):
+        r = stage.process(track, shots, turns)
+        assert stage.engine.sampled  # the fallback sampled
+        runs.append([(s.start_s, s.end_s, s.text, s.text_en, [(w.start_s, w.word) for w in s.words])
+                     for s in r.segments])
+    assert runs[0] and runs[1] == runs[0] and runs[2] == runs[0]
 
 
 def _joined(*parts: tuple[str, float, float], gap_s: float = 0.5) -> tuple[Track, list[tuple[float, float]]]:
