@@ -134,8 +134,10 @@ def _seconds(value: int | None, time_base) -> float | None:
 def probe(path: str, label: str) -> Probe:
     """Container and stream facts of one file (PyAV); raises ``CorruptMedia`` if unreadable."""
     with _open(path, label) as container:
+        file_start_s = container.start_time / av.time_base if container.start_time is not None else None
         streams = []
         for s in container.streams:
+            start_s = _seconds(s.start_time, s.time_base)
             cc = s.codec_context
             kind = s.type or "data"
             streams.append(StreamInfo(
@@ -148,6 +150,8 @@ def probe(path: str, label: str) -> Probe:
                 width=getattr(cc, "width", None) if kind == "video" else None,
                 height=getattr(cc, "height", None) if kind == "video" else None,
                 language=s.metadata.get("language"),
+                start_s=(round(max(0.0, start_s - file_start_s), 6)
+                         if start_s is not None and file_start_s is not None else None),
             ))
         tags = {str(k): str(v) for k, v in container.metadata.items()}
         duration = container.duration / av.time_base if container.duration else None
@@ -323,6 +327,7 @@ def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Tra
             duration_s=native.shape[1] / float(rate),
             audio_16k=model,
             audio_native=native,
+            start_s=info.start_s or 0.0,
         ))
     if all(t.audio_native.shape[1] == 0 for t in tracks):
         raise CorruptMedia(f"no audio could be decoded from {media.path}")

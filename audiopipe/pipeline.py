@@ -26,7 +26,7 @@ from tqdm import tqdm
 from . import align, events, ingest, models, outputs, provenance
 from .config import Config
 from .errors import AudiopipeError, OutputError, StageError, UnreadableFile
-from .records import FileResult, MediaFile, Probe, to_dict
+from .records import FileResult, MediaFile, Probe, shifted, to_dict
 
 log = logging.getLogger("audiopipe")
 
@@ -232,9 +232,10 @@ class Analyzer:
             result.stages["events"] = "done"
         else:
             result.stages["events"] = "off"
-        summaries = [outputs.timeline.summarise(t.audio_native, t.native_rate_hz) for t in tracks]
+        summaries = [outputs.timeline.summarise(t.audio_native, t.native_rate_hz, t.start_s) for t in tracks]
         out = cfg.outputs
-        copies = ([outputs.page.audio_copy(t.audio_native, t.native_rate_hz, out.audio_copy, out.audio_copy_kbps)
+        copies = ([outputs.page.audio_copy(t.audio_native, t.native_rate_hz, out.audio_copy, out.audio_copy_kbps,
+                                           t.start_s)
                    for t in tracks] if out.review_page and out.audio_copy != "none" else [])
         if not (cfg.diarization.enabled and cfg.diarization.by_channel):
             tracks = [dataclasses.replace(t, audio_native=np.zeros((t.channels, 0), np.float32)) for t in tracks]
@@ -276,6 +277,10 @@ class Analyzer:
                          f"{len(speech.segments)} segments")
         result.stages["speech"] = "done" if cfg.speech.enabled else "off"
 
+        # from each track's own time onto the file's (an audio stream that begins after the video)
+        start_s = {t.index: t.start_s for t in tracks}
+        for name in ("turns", "languages", "segments", "events", "bursts"):
+            setattr(result, name, [shifted(r, start_s[r.track]) for r in getattr(result, name)])
         result.segments, result.aligned_events = align.align(result.segments, result.events,
                                                              result.bursts, cfg.align)
         result.stages["align"] = "done"

@@ -57,6 +57,9 @@ class StreamInfo:
     width: int | None = None
     height: int | None = None
     language: str | None = None
+    # where the stream begins on the file's timeline, the one players show (its start time
+    # minus the file's); None when the container does not say
+    start_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,9 @@ class Track:
     ``audio_16k``: np.ndarray float32, shape = (n_samples,), mono, 16 kHz, for the speech models.
     ``audio_native``: np.ndarray float32, shape = (n_channels, n_native_samples), every
     channel at the stream's own rate, for transient analysis (content above 8 kHz kept).
+    ``start_s``: where the first sample plays on the file's timeline (an audio stream that
+    begins after the video). The stages work in the track's own time; ``shifted`` moves their
+    records onto the file's timeline, which every output uses.
     """
 
     index: int  # position among the file's audio streams (0 = first audio track)
@@ -111,6 +117,7 @@ class Track:
     duration_s: float
     audio_16k: np.ndarray = field(repr=False, compare=False, metadata={"json": False})
     audio_native: np.ndarray = field(repr=False, compare=False, metadata={"json": False})
+    start_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -236,6 +243,21 @@ class AlignedEvent:
     speaker: str | None
     language: str | None
     text: str | None
+
+
+#: the fields of the records that are points in time (every other ``*_s`` is a length)
+TIME_POINTS = ("start_s", "end_s", "time_s", "crack_time_s", "blast_time_s")
+
+
+def shifted(record, by_s: float):
+    """A stage's record (``Turn``, ``LanguageGuess``, ``Segment`` with its words, ``Event``,
+    ``Burst``) moved ``by_s`` seconds later: from a track's own time onto the file's."""
+    if not by_s:
+        return record
+    moved = {f: round(getattr(record, f) + by_s, 6) for f in TIME_POINTS if getattr(record, f, None) is not None}
+    if getattr(record, "words", None):
+        moved["words"] = tuple(shifted(w, by_s) for w in record.words)
+    return dataclasses.replace(record, **moved)
 
 
 @dataclass

@@ -33,9 +33,10 @@ LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}  # channel count -> the l
 
 
 def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: bool = False,
-           fmt: str | None = None) -> Path:
+           fmt: str | None = None, audio_start_s: float = 0.0) -> Path:
     """Write a container with one audio stream per (audio (channels, samples), rate) and
-    optionally a small video stream, using PyAV.
+    optionally a small video stream from 0 s, using PyAV; the audio streams begin
+    ``audio_start_s`` into the file.
 
     Each source is cut to whole encoder frames, so that its duration is exactly defined
     (an encoder pads a last partial frame, and not every container records the padding).
@@ -54,7 +55,7 @@ def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: 
                 s.codec_context.open()
             frame_size = s.codec_context.frame_size or 1024
             audio = audio[:, : audio.shape[1] // frame_size * frame_size]
-            pts = 0
+            pts = int(round(audio_start_s * rate))
             for i in range(0, audio.shape[1], frame_size):
                 chunk = audio[:, i:i + frame_size]
                 # packed samples (PyAV reads one plane too many of a planar 8-channel frame)
@@ -69,7 +70,7 @@ def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: 
             for packet in s.encode(None):
                 out.mux(packet)
         if vstream is not None:
-            dur = max(a.shape[1] / r for a, r in tracks) if tracks else 2.0
+            dur = audio_start_s + max(a.shape[1] / r for a, r in tracks) if tracks else 2.0
             for i in range(int(dur * 10)):
                 img = np.full((48, 64, 3), (i * 7) % 255, np.uint8)
                 vf = av.VideoFrame.from_ndarray(img, format="rgb24")

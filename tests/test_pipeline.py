@@ -14,11 +14,12 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from audiopipe import config, pipeline
 from audiopipe.errors import UnreadableFile
-from conftest import REPO, SPEECH, encode, read_audio
+from conftest import REPO, SCENARIO, SPEECH, encode, read_audio
 
 FAST = config.load("default").replace("speech", enabled=False).replace("diarization", enabled=False)
 
@@ -200,6 +201,52 @@ def test_a_file_that_crashes_the_process_is_retried_then_skipped_on_resume(tmp_p
     plain = [sys.executable, "-m", "audiopipe.cli", *cmd[3:]]
     assert subprocess.run(plain, cwd=REPO, capture_output=True).returncode == 0
     assert _rows(case)["b_crash.wav"]["status"] == "ok" and not list(case.glob("files/*/.begun.json"))
+
+
+def test_times_are_on_the_file_timeline_when_the_audio_begins_after_the_video(tmp_path):
+    """A video whose audio stream begins 1.5 s in (screen recordings, files cut without
+    re-encoding): a player shows a shot 1.5 s later than it lies in the audio stream. The same
+    real audio (8 s of the scenario: Russian speech over automatic fire) muxed from 0 s and
+    from 1.5 s, all stages on: every time of the late one is the other's plus 1.5 s, and its
+    picture and listening copy are on the same timeline."""
+    import av
+
+    audio, rate = read_audio(SCENARIO / "scenario_reference.wav")
+    cut = audio[:, int(19.5 * rate): int(27.5 * rate)]
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    # PCM: no encoder priming, so that both streams hold the very same samples
+    encode(ev / "from_0.mov", [(cut, rate)], "pcm_s16le", video=True)
+    encode(ev / "late.mov", [(cut, rate)], "pcm_s16le", video=True, audio_start_s=1.5)
+    case = tmp_path / "case"
+    pipeline.run(ev, case, config.load("default"), quiet=True)
+    rows = _rows(case)
+    plain, late = (json.loads((case / rows[name]["result_folder"] / "result.json").read_text())
+                   for name in ("from_0.mov", "late.mov"))
+    start_s = late["tracks"][0]["start_s"]
+    assert start_s == 1.5 and plain["tracks"][0]["start_s"] == 0.0
+    shots = [e["time_s"] for e in plain["events"] if e["is_gunshot"]]
+    assert len(shots) >= 6, shots  # of the 15 rounds at 20.0-26.2 s of the scenario, here 0.5-6.7 s
+    for name, fields in (("events", ("time_s",)), ("bursts", ("start_s", "end_s")), ("turns", ("start_s", "end_s")),
+                         ("segments", ("start_s", "end_s")), ("languages", ("start_s", "end_s"))):
+        assert len(plain[name]) == len(late[name]) > 0, name
+        for a, b in zip(plain[name], late[name]):
+            for f in fields:
+                assert b[f] == pytest.approx(a[f] + 1.5, abs=1e-5), (name, f, a, b)
+    for a, b in zip(plain["segments"], late["segments"]):
+        assert a["text"] == b["text"] and a["language"] == b["language"] == "ru"
+        for wa, wb in zip(a["words"], b["words"]):
+            assert wb["start_s"] == pytest.approx(wa["start_s"] + 1.5, abs=1e-5)
+    # the timeline picture's summary and the listening copy start at the file's 0 s
+    folder = case / rows["late.mov"]["result_folder"]
+    summary = np.load(folder / "timeline.npz")
+    assert summary["t0_duration_s"] == pytest.approx(1.5 + cut.shape[1] // 1024 * 1024 / rate, abs=1e-3)
+    with av.open(str(next(folder.glob("audio.t0.*")))) as copy:
+        heard = np.concatenate([f.to_ndarray().reshape(-1) for f in copy.decode(audio=0)])
+        heard_rate = copy.streams.audio[0].rate
+    assert np.abs(heard[: int(1.4 * heard_rate)]).max() < 1e-3  # silence before the audio begins
+    loudest_s = np.argmax(np.abs(heard)) / heard_rate
+    assert min(abs(loudest_s - t) for t in (e["time_s"] for e in late["events"])) < 0.05
 
 
 def test_json_log_lines_are_json(evidence, tmp_path, capfd):

@@ -37,12 +37,16 @@ def audio_copy_name(track: int, fmt: str) -> str:
     return f"audio.t{track}.{AUDIO_FORMATS[fmt][2]}"
 
 
-def audio_copy(audio_native: np.ndarray, rate_hz: int, fmt: str = "opus", kbps: int = 48) -> bytes:
+def audio_copy(audio_native: np.ndarray, rate_hz: int, fmt: str = "opus", kbps: int = 48,
+               start_s: float = 0.0) -> bytes:
     """A mono listening copy of one track (``fmt`` in ``AUDIO_FORMATS``), encoded a chunk at a
     time (an hour of stereo is never mixed down all at once). audio_native: shape =
-    (n_channels, n_samples). Its timing is the track's: the encoder's delay is written in the
-    container (Opus pre-skip), so a browser's ``currentTime`` is the track's time."""
+    (n_channels, n_samples); start_s: where it begins on the file's timeline, silence before.
+    Its timing is the file's: the encoder's delay is written in the container (Opus
+    pre-skip), so a browser's ``currentTime`` is the time in the file."""
     import av
+
+    from .timeline import mono
 
     container_name, codec, _ = AUDIO_FORMATS[fmt]
     buf = io.BytesIO()
@@ -50,13 +54,12 @@ def audio_copy(audio_native: np.ndarray, rate_hz: int, fmt: str = "opus", kbps: 
         stream = out.add_stream(codec, rate=AUDIO_RATE_HZ, layout="mono")
         stream.bit_rate = kbps * 1000
         resampler = av.AudioResampler(format=stream.codec_context.format.name, layout="mono", rate=AUDIO_RATE_HZ)
-        n = audio_native.shape[1]
+        lead = int(round(start_s * rate_hz))
+        n = audio_native.shape[1] + lead
         step = int(CHUNK_S * rate_hz)
         for a in range(0, n, step):
-            part = audio_native[:, a:a + step]
-            mono = part[0] if part.shape[0] == 1 else part.mean(axis=0, dtype=np.float32)
-            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono, np.float32)[None, :], format="flt",
-                                               layout="mono")
+            frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(mono(audio_native, a, a + step, lead))[None, :],
+                                               format="flt", layout="mono")
             frame.sample_rate = rate_hz
             for f in resampler.resample(frame):
                 out.mux(stream.encode(f))

@@ -31,25 +31,35 @@ SPEC_FLOOR_DB = -120.0  # the spectrogram is stored as uint8 steps of 0.5 dB abo
 _EVENT_STYLE = {"gunshot": dict(color="tab:red", lw=1.0), "possible_gunshot": dict(color="tab:orange", lw=0.8, ls="--"),
                 "other_impulsive": dict(color="0.6", lw=0.6, ls=":")}
 
-def summarise(audio_native: np.ndarray, rate_hz: int) -> dict[str, np.ndarray]:
-    """audio_native: shape = (n_channels, n_samples), in memory or memory-mapped. Returns the
-    arrays for ``timeline.npz``. Read one picture column at a time: an hour of stereo is never
-    mixed down to mono all at once."""
+def mono(audio_native: np.ndarray, a: int, b: int, lead: int = 0) -> np.ndarray:
+    """Samples ``a``..``b`` of a track, mixed to mono (float32), on the file's timeline: the
+    track preceded by ``lead`` samples of silence (where its first sample plays)."""
+    silent = max(0, min(b, lead) - a)
+    seg = audio_native[:, max(a, lead) - lead: max(b, lead) - lead]
+    part = seg[0] if seg.shape[0] == 1 else seg.mean(axis=0, dtype=np.float32)
+    return np.concatenate([np.zeros(silent, np.float32), part]) if silent else part
 
-    def mono(a: int, b: int) -> np.ndarray:
-        seg = audio_native[:, a:b]
-        return seg[0] if seg.shape[0] == 1 else seg.mean(axis=0, dtype=np.float32)
 
-    n = audio_native.shape[1] if audio_native.size else 0
+def summarise(audio_native: np.ndarray, rate_hz: int, start_s: float = 0.0) -> dict[str, np.ndarray]:
+    """audio_native: shape = (n_channels, n_samples), in memory or memory-mapped; start_s:
+    where it begins on the file's timeline (silence before). Returns the arrays for
+    ``timeline.npz``. Read one picture column at a time: an hour of stereo is never mixed
+    down to mono all at once."""
+    lead = int(round(start_s * rate_hz))
+
+    def mono_(a: int, b: int) -> np.ndarray:
+        return mono(audio_native, a, b, lead)
+
+    n = audio_native.shape[1] + lead if audio_native.size else 0
     cols = max(1, min(MAX_COLUMNS, n // 64))
     edges = np.linspace(0, n, cols + 1).astype(int)
     env_min, env_max = np.zeros(cols), np.zeros(cols)
     starts = np.linspace(0, max(0, n - 1), cols).astype(int)
     frames = np.zeros((cols, N_FFT))
     for col in range(cols if n else 0):
-        part = mono(edges[col], max(edges[col + 1], edges[col] + 1))
+        part = mono_(edges[col], max(edges[col + 1], edges[col] + 1))
         env_min[col], env_max[col] = part.min(), part.max()
-        piece = mono(starts[col], starts[col] + N_FFT)
+        piece = mono_(starts[col], starts[col] + N_FFT)
         frames[col, : piece.size] = piece
     frames *= np.hanning(N_FFT)
     spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)) + 1e-9)
