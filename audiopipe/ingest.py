@@ -26,6 +26,7 @@ from .records import MediaFile, Probe, StreamInfo, Track
 
 HASH_CHUNK_BYTES = 1 << 20
 MAX_OVERHANG_S = 0.05
+SHORT_BY_S, SHORT_BY_FRACTION = 1.0, 0.02  # a track this much shorter than declared is flagged
 
 
 @dataclass(frozen=True)
@@ -318,6 +319,12 @@ def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Tra
             raise CorruptMedia(f"audio stream {info.index} of {media.path} cannot be decoded: {exc}") from exc
         if native.shape[1] == 0:
             flags.append(f"empty_track_{position}")
+        elif not flags or flags[-1] != f"truncated_track_{position}":
+            # a file cut off at a clean packet boundary (a copy or download that stopped) decodes
+            # without an error: what the container declares says that the rest is missing
+            declared_s = info.duration_s or (probed.duration_s or 0.0) - (info.start_s or 0.0)
+            if native.shape[1] / rate < declared_s - max(SHORT_BY_S, SHORT_BY_FRACTION * declared_s):
+                flags.append(f"shorter_than_declared_track_{position}")
         tracks.append(Track(
             index=position,
             stream_index=info.index,

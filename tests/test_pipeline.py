@@ -249,6 +249,27 @@ def test_times_are_on_the_file_timeline_when_the_audio_begins_after_the_video(tm
     assert min(abs(loudest_s - t) for t in (e["time_s"] for e in late["events"])) < 0.05
 
 
+def test_a_file_cut_short_is_flagged_in_the_files_sheet(tmp_path):
+    """A copy that stopped half-way decodes without an error: the Files sheet says that only
+    part of it was analysed (flags, shaded), beside a whole file with none."""
+    from openpyxl import load_workbook
+
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    full = encode(ev / "whole.mkv", [read_audio(SPEECH / "jfk_en.flac")], "flac")
+    (ev / "half.mkv").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    case = tmp_path / "case"
+    pipeline.run(ev, case, FAST, quiet=True)
+    rows = _rows(case)
+    assert rows["half.mkv"]["status"] == "ok" and rows["half.mkv"]["flags"] == "shorter_than_declared_track_0"
+    assert rows["whole.mkv"]["flags"] == ""
+    files = load_workbook(case / "case.xlsx")["Files"]
+    header = [c.value for c in files[1]]
+    col = chr(ord("A") + header.index("flags"))
+    rules = [r for rng in files.conditional_formatting for r in rng.rules]
+    assert any(f"LEN(${col}2)>0" in r.formula[0] for r in rules)
+
+
 def test_json_log_lines_are_json(evidence, tmp_path, capfd):
     pipeline.run(evidence, tmp_path / "case", FAST, quiet=False, json_log=True)
     err = capfd.readouterr().err

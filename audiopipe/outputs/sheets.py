@@ -29,8 +29,10 @@ TRUNCATION_MARK = " [truncated: full text in result.json]"
 FLAG_FILL = PatternFill(start_color="FFF2CC", end_color="FFF2CC", fill_type="solid")
 ERROR_FILL = PatternFill(start_color="F8CBAD", end_color="F8CBAD", fill_type="solid")
 WIDE_COLUMNS = {"text": 60, "text_en": 60, "what": 70, "error": 50, "path": 40, "file": 30}
-#: sheet -> (column whose non-empty value marks a row for review, fill)
-MARKED = {"Segments": ("flags", FLAG_FILL), "Timeline": ("flags", FLAG_FILL), "Files": ("error", ERROR_FILL)}
+#: sheet -> the columns whose non-empty value marks a row for review, with their fill (the
+#: first that applies wins)
+MARKED = {"Segments": [("flags", FLAG_FILL)], "Timeline": [("flags", FLAG_FILL)],
+          "Files": [("error", ERROR_FILL), ("flags", FLAG_FILL)]}
 
 
 def _text_columns(df: pd.DataFrame) -> list[str]:
@@ -107,10 +109,11 @@ def _format_sheet(ws, df: pd.DataFrame, name: str) -> None:
                     cell.quotePrefix = True
                 if wrap:
                     cell.alignment = Alignment(wrap_text=True, vertical="top")
-    if name in MARKED and MARKED[name][0] in df.columns and len(df):
-        col = get_column_letter(list(df.columns).index(MARKED[name][0]) + 1)
-        rng = f"A2:{last_col}{len(df) + 1}"
-        ws.conditional_formatting.add(rng, FormulaRule(formula=[f'LEN(${col}2)>0'], fill=MARKED[name][1]))
+    for column, fill in MARKED.get(name, []):
+        if column in df.columns and len(df):
+            col = get_column_letter(list(df.columns).index(column) + 1)
+            ws.conditional_formatting.add(f"A2:{last_col}{len(df) + 1}",
+                                          FormulaRule(formula=[f'LEN(${col}2)>0'], fill=fill, stopIfTrue=True))
     if name == "Segments" and "language_uncertain" in df.columns and len(df):
         col = get_column_letter(list(df.columns).index("language_uncertain") + 1)
         ws.conditional_formatting.add(f"A2:{last_col}{len(df) + 1}",

@@ -33,7 +33,7 @@ def _top3(top3: list | None) -> str | None:
     return ", ".join(f"{lang} {prob:.2f}" for lang, prob in top3)
 
 
-FILES_COLUMNS = ["path", "sha256", "size_bytes", "status", "error_kind", "error", "duplicate_of",
+FILES_COLUMNS = ["path", "sha256", "size_bytes", "status", "error_kind", "error", "flags", "duplicate_of",
                  "duration_s", "audio_tracks", "container", "creation_time", "result_folder"]
 SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "end_hms", "speaker",
                    "language", "language_prob", "language_top3", "language_uncertain", "text", "text_en",
@@ -160,7 +160,10 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                              **_reviewed(row_id(sha, track, "p", spk), "Speakers")})
     order = {"burst": 0, "gunshot": 1, "speech": 2}
     timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
-    files = [{c: row.get(c) for c in FILES_COLUMNS} for row in inputs]
+    # what holds for a whole file (a track cut short, diarization off or failed), by its bytes
+    file_flags = {r["sha256"]: ", ".join(r.get("flags", [])) for r in results if r.get("status") == "ok"}
+    files = [{**{c: row.get(c) for c in FILES_COLUMNS}, "flags": file_flags.get(row.get("sha256")) or None}
+             for row in inputs]
     return {
         "Files": pd.DataFrame(files, columns=FILES_COLUMNS),
         "Timeline": pd.DataFrame(timeline, columns=TIMELINE_COLUMNS),
