@@ -268,6 +268,8 @@ def test_a_file_cut_short_is_flagged_in_the_files_sheet(tmp_path):
     col = chr(ord("A") + header.index("flags"))
     rules = [r for rng in files.conditional_formatting for r in rng.rules]
     assert any(f"LEN(${col}2)>0" in r.formula[0] for r in rules)
+    index = (case / "review.html").read_text(encoding="utf-8")
+    assert index.count("shorter_than_declared_track_0") == 1  # the review page's list of files
 
 
 def test_json_log_lines_are_json(evidence, tmp_path, capfd):

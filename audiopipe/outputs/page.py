@@ -147,6 +147,7 @@ def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, An
     """``review.html`` at the case root: every input with its status and counts, linking to the
     page of each analysed file (plain HTML, no script)."""
     seg, ev = tabs["Segments"], tabs["Events"]
+    file_flags = dict(zip(tabs["Files"]["path"], tabs["Files"]["flags"].fillna("")))
     reviewed_cols = ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewer_note"]
     rows = []
     for row in inputs:
@@ -164,10 +165,11 @@ def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, An
                   str(len(s)), str(int((e["category"] == "gunshot").sum())),
                   str(int((e["category"] == "possible_gunshot").sum())),
                   str(int((s["flags"].fillna("") != "").sum())), str(reviewed),
-                  html.escape(str(row.get("error") or row.get("duplicate_of") or ""))]
+                  html.escape(str(row.get("error") or row.get("duplicate_of") or "")),
+                  html.escape(file_flags.get(row.get("path"), ""))]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = ["file", "status", "duration (s)", "segments", "gunshots", "possible gunshots", "flagged segments",
-            "reviewed rows", "error / duplicate of"]
+            "reviewed rows", "error / duplicate of", "file flags"]
     doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
            f"<title>review: {html.escape(case_dir.name)}</title>"
