@@ -165,6 +165,7 @@ class OutputsConfig:
     xlsx: bool = True
     timeline_png: bool = True
     max_cell_chars: int = 32767
+    max_sheet_rows: int = 1_048_575  # a worksheet's rows but the header: a longer table goes on "Words (2)", ...
     review_page: bool = True  # review.html per case and per file
     audio_copy: str = "opus"  # the page's listening copy of each track: opus (WebM), mp3 or none
     audio_copy_kbps: int = 48

@@ -22,6 +22,7 @@ import hashlib
 import json
 import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -168,9 +169,21 @@ def _append(case_dir: Path, entries: list[dict[str, Any]]) -> None:
         os.fsync(f.fileno())
 
 
+def part_name(table: str, k: int) -> str:
+    """The k-th worksheet (from 0) of a table in the workbook: "Words", "Words (2)", ... (a
+    table longer than a worksheet goes on several)."""
+    return table if k == 0 else f"{table} ({k + 1})"
+
+
+def table_of(sheet: str) -> str:
+    """The table a worksheet holds part of: "Segments (2)" -> "Segments"."""
+    return re.sub(r" \(\d+\)$", "", sheet)
+
+
 def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
     """sheet -> rows as {column: value}; a formula cell's value is the formula text, marked
-    by ``__formula__`` (the list of its columns)."""
+    by ``__formula__`` (the list of its columns). The sheets of a workbook are every part of
+    the Segments, Events and Speakers tables ("Segments", "Segments (2)", ...)."""
     if path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -193,8 +206,8 @@ def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
     except Exception as exc:  # a damaged or foreign file: say what it is
         raise ReviewError(f"{path.name}: cannot be read as a workbook ({type(exc).__name__}: {exc})") from exc
     out: dict[str, list[dict[str, Any]]] = {}
-    for sheet in REVIEW_COLUMNS:
-        if sheet not in wb.sheetnames:
+    for sheet in wb.sheetnames:
+        if table_of(sheet) not in REVIEW_COLUMNS:
             continue
         ws = wb[sheet]
         rows = ws.iter_rows()
@@ -251,7 +264,8 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
                if name in held_tables}
     when = (now or dt.datetime.now(dt.timezone.utc)).isoformat(timespec="seconds")
     entries, refused, unchanged = [], [], 0
-    for sheet, rows in sheets.items():
+    for sheet_name, rows in sheets.items():
+        sheet = table_of(sheet_name)
         fields = [f for f in REVIEW_COLUMNS[sheet] if f != "reviewed_by"]
         for n, r in enumerate(rows, start=2):
             given = {f: r.get(f) for f in fields if r.get(f) not in (None, "")}
@@ -269,7 +283,7 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
             elif bad:
                 why = f"a formula in {', '.join(bad)}: corrections are plain values"
             if why:
-                refused.append(Refusal(sheet, n, rid, why))
+                refused.append(Refusal(sheet_name, n, rid, why))
                 continue
             values = {f: v for f, (v, _) in zip(given, checked)}
             # reviewed_by as exported names the last reviewer: only a name typed anew is this one's

@@ -215,3 +215,22 @@ def test_a_workbook_saved_by_libreoffice_imports_the_same_way(case, tmp_path):
     assert cli.main(["review", "import", str(case), str(saved), "--by", "E"]) == 0
     assert {(e["field"], e["new"], e["by"]) for e in review.read_log(case)} == {
         ("reviewed_language", "az", "E"), ("reviewer_note", "Azeri, not German", "E")}
+
+
+def test_a_table_longer_than_a_worksheet_goes_on_several_and_imports_the_same_way(evidence, tmp_path):
+    """A worksheet ends at 1,048,576 rows; the words of a large case do not. With the limit set
+    at 3 rows, every table goes on as many sheets as it needs ("Words", "Words (2)", ...),
+    together the rows of its CSV, and a correction made on a second Segments sheet comes back."""
+    case = tmp_path / "case"
+    pipeline.run(evidence, case, FAST.replace("outputs", max_sheet_rows=3), quiet=True)
+    wb = openpyxl.load_workbook(case / "case.xlsx")
+    for table in ("Words", "Segments", "Events"):
+        parts = [name for name in wb.sheetnames if review.table_of(name) == table]
+        assert parts[:2] == [table, f"{table} (2)"], wb.sheetnames
+        assert all(wb[name].max_row - 1 <= 3 for name in parts)
+        with open(case / f"{table.lower()}.csv", encoding="utf-8-sig", newline="") as f:
+            assert sum(wb[name].max_row - 1 for name in parts) == sum(1 for _ in csv.DictReader(f))
+    edited = _edit(case, tmp_path / "edited.xlsx", {"Segments (2)": [(2, "reviewed_text", "on the second sheet")]})
+    assert cli.main(["review", "import", str(case), str(edited), "--by", "R"]) == 0
+    (entry,) = review.read_log(case)
+    assert (entry["sheet"], entry["field"], entry["new"]) == ("Segments", "reviewed_text", "on the second sheet")

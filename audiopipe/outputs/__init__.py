@@ -88,7 +88,7 @@ def write_case(case_dir: Path, manifest: dict[str, Any], cfg: OutputsConfig) -> 
         _write_pages(case_dir, manifest["inputs"], results, tabs)
     sheets.write_csvs(tabs, case_dir)
     if cfg.xlsx:
-        sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars)
+        sheets.write_xlsx(tabs, case_dir / "case.xlsx", cfg.max_cell_chars, cfg.max_sheet_rows)
     manifest = dict(manifest, outputs=sorted(p.relative_to(case_dir).as_posix() for p in case_dir.rglob("*")
                                              if p.is_file() and not p.name.startswith(".")
                                              and p.name not in ("manifest.json", *UNHASHED)))

@@ -23,6 +23,7 @@ from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 
 from ..provenance import atomic_write_bytes
+from ..review import part_name
 from .tables import FORMULA_PREFIXES
 
 TRUNCATION_MARK = " [truncated: full text in result.json]"
@@ -81,12 +82,18 @@ def write_csvs(tables: dict[str, pd.DataFrame], folder: Path) -> list[Path]:
     return written
 
 
-def write_xlsx(tables: dict[str, pd.DataFrame], path: Path, max_cell_chars: int) -> Path:
+def write_xlsx(tables: dict[str, pd.DataFrame], path: Path, max_cell_chars: int,
+               max_sheet_rows: int = 1_048_575) -> Path:
+    """The workbook: a sheet per table; a table of more rows than a worksheet holds (the words
+    of a large case) goes on as many as it needs, "Words", "Words (2)", ..."""
     buf = io.BytesIO()
     with pd.ExcelWriter(buf, engine="openpyxl") as writer:
         for name, df in tables.items():
-            limit_cells(xml_safe(df), max_cell_chars).to_excel(writer, sheet_name=name, index=False)
-            _format_sheet(writer.sheets[name], df, name)
+            for k, first in enumerate(range(0, max(1, len(df)), max_sheet_rows)):
+                part = df.iloc[first: first + max_sheet_rows]
+                limit_cells(xml_safe(part), max_cell_chars).to_excel(writer, sheet_name=part_name(name, k),
+                                                                     index=False)
+                _format_sheet(writer.sheets[part_name(name, k)], part, name)
     atomic_write_bytes(path, buf.getvalue())
     return path
 
