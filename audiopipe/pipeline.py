@@ -536,7 +536,7 @@ def _analyse_here(analyzer: Analyzer, job: Job, max_retries: int) -> FileOutcome
                       f"again, delete {mark} and run the same command")
     if times:
         log.warning(f"{job.item.progress} {job.media.path}: the run ended while analysing it {times} time(s) "
-                    f"before; trying again ({max_retries + 1 - times} more time(s) before it is skipped)")
+                    f"before; trying again (try {times + 1} of {max_retries + 1}, then it is skipped)")
     try:
         job.folder.mkdir(parents=True, exist_ok=True)
         provenance.atomic_write_json(mark, {"resume_key": job.key, "times": times + 1})

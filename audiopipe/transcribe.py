@@ -202,6 +202,7 @@ class FasterWhisperEngine:
             device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
         if device == "cuda" and compute == "int8":
             compute = "float16"
+
         def load() -> WhisperModel:
             return WhisperModel(model.path, device=device, compute_type=compute, cpu_threads=cfg.cpu_threads,
                                 local_files_only=bool(model.sha256))
