@@ -308,18 +308,20 @@ def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Tra
     tracks: list[Track] = []
     flags: list[str] = []
     for position, info in enumerate(audio):
+        truncated = False
         try:
             native, model, rate, codec = _decode_stream(
                 media.abs_path, media.path, info.index, cfg.model_rate_hz, cfg.spill_native_bytes,
                 cfg.scratch_dir)
         except _Truncated as t:
             native, model, rate, codec = t.native, t.model, t.rate, t.codec
+            truncated = True
             flags.append(f"truncated_track_{position}")
         except av.error.FFmpegError as exc:
             raise CorruptMedia(f"audio stream {info.index} of {media.path} cannot be decoded: {exc}") from exc
         if native.shape[1] == 0:
             flags.append(f"empty_track_{position}")
-        elif not flags or flags[-1] != f"truncated_track_{position}":
+        elif not truncated:
             # a file cut off at a clean packet boundary (a copy or download that stopped) decodes
             # without an error: what the container declares says that the rest is missing
             declared_s = info.duration_s or (probed.duration_s or 0.0) - (info.start_s or 0.0)

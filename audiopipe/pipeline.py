@@ -394,8 +394,9 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
             scale.analyse(jobs, cfg, finish)
         else:
             for job in jobs:
-                finish(job, _analyse_here(analyzer, job, cfg.run.max_retries))
-                if (job.folder / RESULT_NAME).is_file() and job.item.error_kind != "worker_lost":
+                outcome = _analyse_here(analyzer, job, cfg.run.max_retries)
+                finish(job, outcome)
+                if outcome.worker != "lost":  # the run did not end in it; a skipped file keeps its count
                     (job.folder / BEGUN_NAME).unlink(missing_ok=True)
         files_bar.close()
         audio_bar.close()

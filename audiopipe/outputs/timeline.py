@@ -46,10 +46,6 @@ def summarise(audio_native: np.ndarray, rate_hz: int, start_s: float = 0.0) -> d
     ``timeline.npz``. Read one picture column at a time: an hour of stereo is never mixed
     down to mono all at once."""
     lead = int(round(start_s * rate_hz))
-
-    def mono_(a: int, b: int) -> np.ndarray:
-        return mono(audio_native, a, b, lead)
-
     n = audio_native.shape[1] + lead if audio_native.size else 0
     cols = max(1, min(MAX_COLUMNS, n // 64))
     edges = np.linspace(0, n, cols + 1).astype(int)
@@ -57,9 +53,9 @@ def summarise(audio_native: np.ndarray, rate_hz: int, start_s: float = 0.0) -> d
     starts = np.linspace(0, max(0, n - 1), cols).astype(int)
     frames = np.zeros((cols, N_FFT))
     for col in range(cols if n else 0):
-        part = mono_(edges[col], max(edges[col + 1], edges[col] + 1))
+        part = mono(audio_native, edges[col], max(edges[col + 1], edges[col] + 1), lead)
         env_min[col], env_max[col] = part.min(), part.max()
-        piece = mono_(starts[col], starts[col] + N_FFT)
+        piece = mono(audio_native, starts[col], starts[col] + N_FFT, lead)
         frames[col, : piece.size] = piece
     frames *= np.hanning(N_FFT)
     spec = 20 * np.log10(np.abs(np.fft.rfft(frames, axis=1)) + 1e-9)
