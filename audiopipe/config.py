@@ -1,4 +1,4 @@
-"""One configuration object for a run: loaded from ``configs/*.yaml``, validated once,
+"""One configuration object for a run: loaded from ``audiopipe/configs/*.yaml``, validated once,
 hashed for the resume key, and written whole into the manifest.
 
 A preset file holds only the keys it changes; everything else comes from the defaults
@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,9 +20,22 @@ import yaml
 from .errors import ConfigError
 
 PACKAGE_ROOT = Path(__file__).resolve().parent
-REPO_ROOT = PACKAGE_ROOT.parent
-CONFIGS_DIR = REPO_ROOT / "configs"
-MODELS_DIR = REPO_ROOT / "models"
+REPO_ROOT = PACKAGE_ROOT.parent  # a checkout's root (or, installed, the folder that holds the package)
+CONFIGS_DIR = PACKAGE_ROOT / "configs"  # the presets, package data
+MODELS_ENV = "AUDIOPIPE_MODELS_DIR"
+
+
+def default_models_dir() -> Path:
+    """Where installed model weights live when neither ``--models-dir`` nor ``run.models_dir``
+    says: ``$AUDIOPIPE_MODELS_DIR``; else, run from a checkout, its ``models/`` (where ``make
+    install`` puts them); else the per-user data folder (``$XDG_DATA_HOME/audiopipe/models``,
+    by default ``~/.local/share/audiopipe/models``)."""
+    if os.environ.get(MODELS_ENV):
+        return Path(os.environ[MODELS_ENV]).expanduser()
+    if (REPO_ROOT / "pyproject.toml").is_file() and (REPO_ROOT / "models").is_dir():
+        return REPO_ROOT / "models"
+    data = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(data) / "audiopipe" / "models"
 
 
 @dataclass(frozen=True)
@@ -183,6 +197,8 @@ class RunConfig:
     # a file whose worker dies (Ray), or during which the run ends (local: counted across
     # resumed runs), is tried again this many times, then an error row
     max_retries: int = 2
+    # installed model weights (registry names resolve here); None: config.default_models_dir()
+    models_dir: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,9 +298,9 @@ def _validate(cfg: Config) -> None:
     if cfg.outputs.audio_copy not in ("opus", "mp3", "none") or not 8 <= cfg.outputs.audio_copy_kbps <= 320:
         raise ConfigError("outputs.audio_copy must be opus, mp3 or none, and outputs.audio_copy_kbps within [8, 320]")
     r = cfg.run
-    if r.executor not in ("local", "ray") or r.workers < 0 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 \
+    if not r.executor.isidentifier() or r.workers < 0 or r.cpus_per_worker <= 0 or r.gpus_per_worker < 0 \
             or r.max_retries < 0:
-        raise ConfigError("run.executor must be local or ray; run.workers >= 0, cpus_per_worker > 0, "
+        raise ConfigError("run.executor must name an executor (local, ray); run.workers >= 0, cpus_per_worker > 0, "
                           "gpus_per_worker >= 0, max_retries >= 0")
     if r.executor == "ray" and r.gpus_per_worker > 0 and s.device == "cpu":
         raise ConfigError("run.gpus_per_worker holds GPUs for each Ray worker: set speech.device to cuda "
@@ -309,7 +325,7 @@ def from_dict(data: dict[str, Any], preset: str = "custom") -> Config:
 
 
 def load(name_or_path: str | Path = "default") -> Config:
-    """Load a preset by name (``configs/<name>.yaml``) or a YAML file by path."""
+    """Load a preset by name (``audiopipe/configs/<name>.yaml``) or a YAML file by path."""
     path = Path(name_or_path)
     if not path.suffix:
         path = CONFIGS_DIR / f"{name_or_path}.yaml"

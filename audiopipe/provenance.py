@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from . import __version__
 from .config import REPO_ROOT
+from .version import __version__
 
 LIBRARIES = ("numpy", "scipy", "av", "librosa", "soundfile", "pandas", "openpyxl", "torch",
              "ctranslate2", "faster-whisper", "openai-whisper", "pyannote.audio",

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "train"))
 
 import events as training  # noqa: E402  (train/events.py)
 
-from audiopipe import events  # noqa: E402
+from audiopipe.events import scoring  # noqa: E402
 
 RATE_HZ = 16000
 HOP = 160  # 10 ms
@@ -164,7 +164,7 @@ def main() -> None:
         return cache[id(v)]
 
     def features(v):
-        return np.array([events.vector(f, training.FEATURES) for f in v.features])
+        return np.array([scoring.vector(f, training.FEATURES) for f in v.features])
 
     print("grouped cross-validation, file AUC (0.5 = chance):")
     shipped, _ = training.out_of_fold(vs)

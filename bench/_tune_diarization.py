@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from diarization import dev_files, der, load_track  # noqa: E402
 
 from audiopipe import config, diarize, models  # noqa: E402
+from audiopipe.diarize import clustering, resegment  # noqa: E402
 
 GRID = {
     "clustering_threshold": [0.65, 0.7, 0.75, 0.8, 0.85, 0.9],
@@ -54,10 +55,10 @@ def score(rows: list[tuple[float, int, int]]) -> float:
     return float(np.mean([d for d, _, _ in rows]) + COUNT_WEIGHT * np.mean([abs(n - t) for _, n, t in rows]))
 
 
-def memoised(reseg: diarize.Resegmenter, audio_16k) -> None:
+def memoised(reseg: resegment.Resegmenter, audio_16k) -> None:
     """Keep the re-segmentation's embeddings by turn bounds across settings."""
-    windows = functools.partial(diarize.Resegmenter.windows, reseg)
-    embed = functools.partial(diarize.Resegmenter.embed, reseg)
+    windows = functools.partial(resegment.Resegmenter.windows, reseg)
+    embed = functools.partial(resegment.Resegmenter.embed, reseg)
 
     @functools.lru_cache(maxsize=None)
     def by_bounds(start_s, end_s, track, speaker, source):
@@ -98,12 +99,12 @@ def main() -> None:
             track = load_track(f.path)
             import torch
             file = {"waveform": torch.from_numpy(track.audio_16k)[None], "sample_rate": 16000, "uri": f.uri}
-            reseg = diarize.Resegmenter(cfg0, diarizer.resegmenter.embedding)
+            reseg = resegment.Resegmenter(cfg0, diarizer.resegmenter.embedding)
             memoised(reseg, track.audio_16k)
             t0 = time.perf_counter()
             for s in settings:
                 diarizer.cfg = reseg.cfg = base.replace("diarization", segmentation_step=step, **s).diarization
-                diarize.configure(diarizer.pipeline, diarizer.cfg)
+                clustering.configure(diarizer.pipeline, diarizer.cfg)
                 turns = reseg(track.audio_16k, diarizer._run(track.audio_16k, 0, file=file))
                 results[(step, *s.values())] = results.get((step, *s.values()), {})
                 results[(step, *s.values())][f.uri] = (der(f.reference, turns, f.uri), len({t.speaker for t in turns}),

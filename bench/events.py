@@ -28,6 +28,7 @@ import events as training  # noqa: E402  (train/events.py)
 
 from audiopipe import events, ingest, models  # noqa: E402
 from audiopipe.config import EventsConfig, IngestConfig  # noqa: E402
+from audiopipe.events import scoring  # noqa: E402
 from audiopipe.records import MediaFile, Track  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -114,7 +115,7 @@ def cross_validation() -> None:
     for v, p in cv["file_scores"]:
         if v.name != "clean":
             continue
-        c = events.category(p, cut)
+        c = scoring.category(p, cut)
         by_kind.setdefault((v.clip.label, v.clip.kind), []).append(c)
         print(f"{v.clip.file[-66:]:66s}  {p:.2f}   {c}")
     print("per kind (clips as recorded): gunshot / possible_gunshot / other_impulsive")

@@ -29,7 +29,7 @@ import soundfile as sf
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audiopipe import config, pipeline  # noqa: E402
+from audiopipe import batch, config  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 OUT = ROOT / "bench" / "out" / "long"
@@ -97,7 +97,7 @@ def main() -> None:
     anon = AnonPeak()
     anon.start()
     t0 = time.perf_counter()
-    pipeline.run(path.parent, case, cfg, quiet=True)
+    batch.run(path.parent, case, cfg, quiet=True)
     wall = time.perf_counter() - t0
     anon.done.set()
     anon.join()

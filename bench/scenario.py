@@ -14,7 +14,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from audiopipe import config, ingest, models, pipeline  # noqa: E402
+from audiopipe import batch, config, ingest, models  # noqa: E402
 from audiopipe.records import MediaFile  # noqa: E402
 
 SCENARIO = ROOT.parent / "shared" / "media" / "scenario"
@@ -28,7 +28,7 @@ def main() -> None:
         ev.mkdir()
         shutil.copy(SCENARIO / "scenario.mp4", ev)
         t0 = time.perf_counter()
-        pipeline.run(ev, Path(tmp) / "case", config.load("default"), quiet=True)
+        batch.run(ev, Path(tmp) / "case", config.load("default"), quiet=True)
         wall = time.perf_counter() - t0
         (res,) = [json.loads(p.read_text()) for p in (Path(tmp) / "case").glob("files/*/result.json")]
     print(f"audiopipe run: {wall:.1f} s wall for 40 s of video ({res['timings_s']})")

@@ -37,8 +37,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from _speech_set import CODESWITCH, build, pieces, truth_language  # noqa: E402
 
-from audiopipe import config, ingest, language, models, pipeline, transcribe  # noqa: E402
+from audiopipe import batch, config, ingest, models, speech  # noqa: E402
 from audiopipe.records import MediaFile, Turn  # noqa: E402
+from audiopipe.speech import language  # noqa: E402
+from audiopipe.speech.stage import vad_turns  # noqa: E402
 
 SPEECH = ROOT.parent / "shared" / "media" / "speech"
 OUT = ROOT / "bench" / "out" / "speech"
@@ -98,7 +100,7 @@ def plain_seconds(evidence: Path, cfg: config.Config) -> dict[str, float]:
 
 def run_case(evidence: Path, case: Path, cfg: config.Config) -> dict[str, dict]:
     shutil.rmtree(case, ignore_errors=True)  # a case left by an earlier run would be reused, not timed
-    pipeline.run(evidence, case, cfg, quiet=True)
+    batch.run(evidence, case, cfg, quiet=True)
     results = {}
     for path in case.glob("files/*/result.json"):
         r = json.loads(path.read_text(encoding="utf-8"))
@@ -149,7 +151,7 @@ def speed(device: str) -> dict[str, dict]:
 def true_turns(path: Path, truth: list[tuple[float, float, str]], cfg: config.Config) -> None:
     """The code-switch file's languages on its true turns and speakers (what the decision
     does when diarization is right), raw against decided, by turn."""
-    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
     audio = load_track(path, cfg).audio_16k
     turns = [Turn(0, a, b, spk) for (a, b, _), (_, _, spk, _, _) in zip(truth, CODESWITCH)]
     guesses = language.decide(turns, language.evidence(audio, turns, stage.engine, cfg.speech), cfg.speech)
@@ -202,7 +204,7 @@ def languages(results: dict[str, dict], truth: dict) -> None:
 
 def clips(device: str) -> None:
     cfg = bench_config(device)
-    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
     from faster_whisper import WhisperModel
 
     plain = WhisperModel(models.resolve(cfg.speech.model).path, device=cfg.speech.device,
@@ -230,7 +232,7 @@ def engines() -> None:
     stages = {}
     for engine, compute in (("faster-whisper", "int8"), ("openai-whisper", "float32")):
         cfg = config.load("default").replace("speech", engine=engine, compute_type=compute, translate=False)
-        stages[engine] = (cfg, transcribe.load_engine(cfg.speech, models.resolve(
+        stages[engine] = (cfg, speech.load_engine(cfg.speech, models.resolve(
             models.for_engine(cfg.speech.model, engine)), None))
     for name, (ref, lang, _) in CLIPS.items():
         row = []
@@ -248,10 +250,10 @@ def engines() -> None:
 
 def utterance_pieces(device: str) -> None:
     cfg = bench_config(device)
-    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
 
     def regions(x):
-        return [(t.start_s, t.end_s) for t in transcribe.vad_turns(x, 0, cfg.speech, 30.0)]
+        return [(t.start_s, t.end_s) for t in vad_turns(x, 0, cfg.speech, 30.0)]
 
     tally: dict[tuple[str, str], list[float]] = {}
     n = 0

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from audiopipe import config, ingest, models, transcribe
+from audiopipe import config, ingest, models, speech
 from audiopipe.records import MediaFile
 from conftest import SPEECH
 
@@ -26,7 +26,7 @@ def _models(state_dict=None):
     from faster_whisper import WhisperModel
     from whisper.model import ModelDimensions, Whisper
 
-    ck = models.converter("ct2_whisper").convert(models.MODELS_DIR / "whisper-base-ct2")
+    ck = models.converter("ct2_whisper").convert(models.default_models_dir() / "whisper-base-ct2")
     ow = Whisper(ModelDimensions(**ck["dims"]))
     sd = state_dict(ck["model_state_dict"]) if state_dict else ck["model_state_dict"]
     ow.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in sd.items()}, strict=True)
@@ -75,7 +75,7 @@ def test_languages_and_greedy_transcripts_are_identical_between_engines(name):
     for engine in ("faster-whisper", "openai-whisper"):
         cfg = config.load("default").replace("speech", engine=engine, beam_size=1, compute_type="float32",
                                               translate=False)
-        stage = transcribe.load_engine(cfg.speech, models.resolve(models.for_engine(cfg.speech.model, engine)), None)
+        stage = speech.load_engine(cfg.speech, models.resolve(models.for_engine(cfg.speech.model, engine)), None)
         p = SPEECH / name
         _, tracks, _ = ingest.load(MediaFile(name, str(p), p.stat().st_size), cfg.ingest)
         result = stage.process(tracks[0], [])

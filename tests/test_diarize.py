@@ -9,6 +9,7 @@ import warnings
 import pytest
 
 from audiopipe import config, diarize, ingest, models
+from audiopipe.diarize import clustering, resegment, speakers
 from audiopipe.records import MediaFile
 from conftest import MEDIA, SPEECH
 
@@ -82,7 +83,7 @@ def test_stereo_call_diarized_by_channel():
 
 def test_vbx_without_plda_fails_loudly_not_over_the_network():
     with pytest.raises(Exception, match="PLDA"):
-        diarize.NoPLDA()(None)
+        clustering.NoPLDA()(None)
 
 
 def test_two_voices_given_one_label_by_segmentation_are_split():
@@ -196,7 +197,7 @@ def test_a_speaker_who_says_one_two_second_sentence_is_a_speaker(diarizer, tmp_p
 
 
 def test_one_label_on_two_voices_across_turns_is_split(diarizer, tmp_path):
-    """Resegmenter.split_speakers on real embeddings: turns of JFK and of the Spanish speaker given one
+    """speakers.split_speakers on real embeddings: turns of JFK and of the Spanish speaker given one
     label come apart; turns of one voice given one label stay together."""
     from audiopipe.records import Turn
 
@@ -205,13 +206,13 @@ def test_one_label_on_two_voices_across_turns_is_split(diarizer, tmp_path):
     track, truth = _conversation(tmp_path, pieces)
     one_label = [Turn(0, a, b, "SPEAKER_00", "diarization") for a, b, _ in truth]
     reseg = diarizer.resegmenter
-    split = reseg.split_speakers(one_label, lambda i, t: reseg.embed(
-        track.audio_16k[int(t.start_s * 16000): int(t.end_s * 16000)]))
+    split = speakers.split_speakers(one_label, lambda i, t: reseg.embed(
+        track.audio_16k[int(t.start_s * 16000): int(t.end_s * 16000)]), reseg.cfg.speaker_split_similarity)
     labels = [t.speaker for t in split]
     assert labels[0] == labels[2] == labels[4] == "SPEAKER_00" and labels[1] == labels[3] != "SPEAKER_00", labels
     jfk_only = [t for t, (_, _, name) in zip(one_label, truth) if name == "jfk_en.flac"]
-    kept = reseg.split_speakers(jfk_only, lambda i, t: reseg.embed(
-        track.audio_16k[int(t.start_s * 16000): int(t.end_s * 16000)]))
+    kept = speakers.split_speakers(jfk_only, lambda i, t: reseg.embed(
+        track.audio_16k[int(t.start_s * 16000): int(t.end_s * 16000)]), reseg.cfg.speaker_split_similarity)
     assert {t.speaker for t in kept} == {"SPEAKER_00"}
 
 
@@ -231,7 +232,7 @@ def test_a_few_words_given_the_next_voice_go_back_to_their_speaker(diarizer, tmp
     cfg = diarizer.cfg
     assert cfg.resegment_short_margin > 0
     for margin, expect in ((cfg.resegment_short_margin, "SPEAKER_00"), (0.0, "SPEAKER_01")):
-        reseg = diarize.Resegmenter(dataclasses.replace(cfg, resegment_short_margin=margin), diarizer.resegmenter.embedding)
+        reseg = resegment.Resegmenter(dataclasses.replace(cfg, resegment_short_margin=margin), diarizer.resegmenter.embedding)
         turns = reseg(track.audio_16k, given)
         assert _owner(turns, *truth[3][:2]) == expect, (margin, turns)
         assert _owner(turns, *truth[5][:2]) == "SPEAKER_01", (margin, turns)  # a short turn of its own voice
@@ -286,5 +287,5 @@ def test_a_speaker_has_one_turn_at_a_time():
 
     turns = [Turn(0, 1.5, 3.0, "A"), Turn(0, 0.0, 2.0, "A"), Turn(0, 1.0, 2.5, "B"), Turn(0, 3.0, 4.0, "A"),
              Turn(0, 2.4, 2.6, "A")]
-    assert diarize._one_turn_at_a_time(turns) == [Turn(0, 0.0, 3.0, "A"), Turn(0, 1.0, 2.5, "B"),
+    assert speakers.one_turn_at_a_time(turns) == [Turn(0, 0.0, 3.0, "A"), Turn(0, 1.0, 2.5, "B"),
                                                    Turn(0, 3.0, 4.0, "A")]

@@ -14,6 +14,7 @@ import pytest
 
 from audiopipe import events, models
 from audiopipe.config import EventsConfig
+from audiopipe.events import onsets, rhythm
 from audiopipe.records import Track
 from conftest import EVENTS, REPO, SPEECH, read_audio
 
@@ -65,14 +66,14 @@ def test_a_file_that_starts_inside_a_sustained_sound_has_no_event_at_its_start()
     taken before the file, but no bang (it does not decay)."""
     audio, rate = read_audio(SPEECH / "empty.wav")
     assert np.abs(audio[:, :16]).max() > 0.5
-    assert [e.time_s for e in events.candidates(_track(audio, rate), CFG)] == []
+    assert [e.time_s for e in onsets.candidates(_track(audio, rate), CFG)] == []
     # the same noise cut off after 50 ms (then quiet) is a bang on the first sample: found
     bang = np.concatenate([audio[:, : int(0.05 * rate)], np.zeros((1, rate), np.float32)], axis=1)
-    assert [round(e.time_s, 3) for e in events.candidates(_track(bang, rate), CFG)] == [0.0]
+    assert [round(e.time_s, 3) for e in onsets.candidates(_track(bang, rate), CFG)] == [0.0]
     # ... unless the file is said to continue a recording (lead_in_s = 0): what came before the
     # cut is unknown, so nothing rises at the first sample
     cont = dataclasses.replace(CFG, lead_in_s=0.0)
-    assert [e.time_s for e in events.candidates(_track(bang, rate), cont)] == []
+    assert [e.time_s for e in onsets.candidates(_track(bang, rate), cont)] == []
 
 
 def test_burst_of_automatic_fire_is_one_burst_with_its_rate():
@@ -109,14 +110,14 @@ def test_regular_synthetic_burst_is_automatic_and_irregular_singles_are_not():
 
 def test_rhythm_chains_follow_the_automatic_fire_rule():
     cfg = CFG
-    assert events.rhythm_chains([0.5, 0.6, 0.7, 0.8], cfg) == [[0, 1, 2, 3], [1, 2, 3]]
+    assert rhythm.rhythm_chains([0.5, 0.6, 0.7, 0.8], cfg) == [[0, 1, 2, 3], [1, 2, 3]]
     # a transient between two rounds is stepped over, the rounds still make a chain
-    assert events.rhythm_chains([0.5, 0.6, 0.63, 0.7], cfg)[0] == [0, 1, 3]
-    assert events.rhythm_chains([0.5, 0.6, 0.85, 1.3], cfg) == []  # gaps irregular and too long
-    assert events.rhythm_chains([0.5, 0.6], cfg) == []  # two are not a train
+    assert rhythm.rhythm_chains([0.5, 0.6, 0.63, 0.7], cfg)[0] == [0, 1, 3]
+    assert rhythm.rhythm_chains([0.5, 0.6, 0.85, 1.3], cfg) == []  # gaps irregular and too long
+    assert rhythm.rhythm_chains([0.5, 0.6], cfg) == []  # two are not a train
     # with their levels: a train's rounds are heard at about one level
-    assert events.rhythm_chains([0.5, 0.6, 0.7], cfg, [-12.0, -14.0, 0.0]) == []
-    assert events.rhythm_chains([0.5, 0.6, 0.7], cfg, [-3.0, 0.0, -5.0]) == [[0, 1, 2]]
+    assert rhythm.rhythm_chains([0.5, 0.6, 0.7], cfg, [-12.0, -14.0, 0.0]) == []
+    assert rhythm.rhythm_chains([0.5, 0.6, 0.7], cfg, [-3.0, 0.0, -5.0]) == [[0, 1, 2]]
 
 
 @pytest.mark.parametrize("at_s", [1.25, 3.25])
@@ -302,7 +303,7 @@ def test_training_rebuilds_the_registered_classifier_and_its_scores_are_calibrat
     assert proc.returncode == 0, proc.stderr
     registered = models.registry()["gunshot-classifier"]["files"]["gunshot_classifier.json"]["sha256"]
     assert hashlib.sha256(out.read_bytes()).hexdigest() == registered
-    assert "the same as models/registry.yaml's" in proc.stdout
+    assert "the same as audiopipe/models/registry.yaml's" in proc.stdout
     spec = json.loads(out.read_text())
     shares = [share for _, _, share, n in spec["cross_validation"]["reliability"] if n >= 20]
     assert len(shares) >= 4 and shares == sorted(shares)

@@ -11,6 +11,7 @@ import pytest
 from audiopipe import events, ingest
 from audiopipe.config import EventsConfig, IngestConfig
 from audiopipe.errors import CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream, OutputError
+from audiopipe.ingest import files
 from audiopipe.records import MediaFile
 from conftest import SPEECH, encode, read_audio
 
@@ -177,7 +178,7 @@ def test_file_over_the_size_limit_is_skipped_with_the_reason(tmp_path):
 
 def test_sha256_is_streamed_and_matches_hashlib(tmp_path):
     p = tmp_path / "blob.bin"
-    p.write_bytes(os.urandom(3 * ingest.HASH_CHUNK_BYTES + 17))
+    p.write_bytes(os.urandom(3 * files.HASH_CHUNK_BYTES + 17))
     assert ingest.sha256_file(str(p)) == hashlib.sha256(p.read_bytes()).hexdigest()
 
 

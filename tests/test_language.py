@@ -1,13 +1,13 @@
 """The language decision over a file (``language.decide``), on the probabilities a turn
 gives: a short turn of one speaker does not switch on weak evidence, a long turn in
 another language does, and a turn whose own evidence disagrees is flagged. The same on
-real recordings with the real model is in test_transcribe.py."""
+real recordings with the real model is in test_speech.py."""
 
 from __future__ import annotations
 
-from audiopipe import language
 from audiopipe.config import SpeechConfig
 from audiopipe.records import Turn
+from audiopipe.speech import language
 
 
 def _probs(**p: float) -> dict[str, float]:

@@ -16,7 +16,7 @@ def test_installed_whisper_base_matches_the_registry_hash():
 
 def test_damaged_weights_are_refused(tmp_path):
     models._verified_hashes.cache_clear()
-    src = models.MODELS_DIR / "fasttext-lid176"
+    src = models.default_models_dir() / "fasttext-lid176"
     dst = tmp_path / "fasttext-lid176"
     shutil.copytree(src, dst)
     data = bytearray((dst / "lid.176.ftz").read_bytes())

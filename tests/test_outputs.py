@@ -14,7 +14,7 @@ import pytest
 import srt
 import webvtt
 
-from audiopipe import config, outputs, pipeline
+from audiopipe import batch, config, outputs, pipeline
 from audiopipe.outputs import sheets, tables
 from conftest import SCENARIO, SPEECH
 
@@ -28,7 +28,7 @@ def case(tmp_path_factory) -> Path:
     shutil.copy(SCENARIO / "scenario.mp4", ev / "scenario.mp4")
     shutil.copy(SPEECH / "de_01.wav", ev / "voice note ✓.wav")
     out = tmp_path_factory.mktemp("case")
-    pipeline.run(ev, out, config.load("default"), quiet=True)
+    batch.run(ev, out, config.load("default"), quiet=True)
     return out
 
 

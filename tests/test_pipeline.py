@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audiopipe import config, pipeline
+from audiopipe import batch, config, pipeline
 from audiopipe.errors import UnreadableFile
 from conftest import REPO, SCENARIO, SPEECH, encode, read_audio
 
@@ -58,7 +58,7 @@ def _rows(case: Path) -> dict[str, dict]:
 def test_batch_writes_case_folder_and_skips_bad_files_with_reasons(evidence, tmp_path):
     before = _snapshot(evidence)
     case = tmp_path / "case"
-    summary = pipeline.run(evidence, case, FAST, quiet=True)
+    summary = batch.run(evidence, case, FAST, quiet=True)
     assert _snapshot(evidence) == before  # originals untouched
     assert set(p.name for p in evidence.rglob("*")) == set(before_names(before))  # nothing written inside
 
@@ -107,9 +107,9 @@ def before_names(snapshot):
 
 def test_second_run_redoes_nothing_and_says_so(evidence, tmp_path):
     case = tmp_path / "case"
-    pipeline.run(evidence, case, FAST, quiet=True)
+    batch.run(evidence, case, FAST, quiet=True)
     mtimes = {p: p.stat().st_mtime_ns for p in case.rglob("result.json")}
-    again = pipeline.run(evidence, case, FAST, quiet=True)
+    again = batch.run(evidence, case, FAST, quiet=True)
     assert again.analysed == 0 and again.reused == 4  # 3 ok + 1 permanent error kept
     assert {p: p.stat().st_mtime_ns for p in case.rglob("result.json")} == mtimes
     assert "nothing to redo" in (case / "audiopipe.log").read_text()
@@ -117,15 +117,15 @@ def test_second_run_redoes_nothing_and_says_so(evidence, tmp_path):
 
 def test_changed_config_redoes_the_files(evidence, tmp_path):
     case = tmp_path / "case"
-    pipeline.run(evidence, case, FAST, quiet=True)
+    batch.run(evidence, case, FAST, quiet=True)
     other = FAST.replace("events", gunshot_threshold=0.9)
-    again = pipeline.run(evidence, case, other, quiet=True)
+    again = batch.run(evidence, case, other, quiet=True)
     assert again.analysed == 3 and again.reused == 0
 
 
 def test_case_folder_inside_the_evidence_is_refused(evidence):
     with pytest.raises(UnreadableFile, match="inside the evidence folder"):
-        pipeline.run(evidence, evidence / "case", FAST, quiet=True)
+        batch.run(evidence, evidence / "case", FAST, quiet=True)
     assert not (evidence / "case").exists()
 
 
@@ -219,7 +219,7 @@ def test_times_are_on_the_file_timeline_when_the_audio_begins_after_the_video(tm
     encode(ev / "from_0.mov", [(cut, rate)], "pcm_s16le", video=True)
     encode(ev / "late.mov", [(cut, rate)], "pcm_s16le", video=True, audio_start_s=1.5)
     case = tmp_path / "case"
-    pipeline.run(ev, case, config.load("default"), quiet=True)
+    batch.run(ev, case, config.load("default"), quiet=True)
     rows = _rows(case)
     plain, late = (json.loads((case / rows[name]["result_folder"] / "result.json").read_text())
                    for name in ("from_0.mov", "late.mov"))
@@ -259,7 +259,7 @@ def test_a_file_cut_short_is_flagged_in_the_files_sheet(tmp_path):
     full = encode(ev / "whole.mkv", [read_audio(SPEECH / "jfk_en.flac")], "flac")
     (ev / "half.mkv").write_bytes(full.read_bytes()[: full.stat().st_size // 2])
     case = tmp_path / "case"
-    pipeline.run(ev, case, FAST, quiet=True)
+    batch.run(ev, case, FAST, quiet=True)
     rows = _rows(case)
     assert rows["half.mkv"]["status"] == "ok" and rows["half.mkv"]["flags"] == "shorter_than_declared_track_0"
     assert rows["whole.mkv"]["flags"] == ""
@@ -273,7 +273,7 @@ def test_a_file_cut_short_is_flagged_in_the_files_sheet(tmp_path):
 
 
 def test_json_log_lines_are_json(evidence, tmp_path, capfd):
-    pipeline.run(evidence, tmp_path / "case", FAST, quiet=False, json_log=True)
+    batch.run(evidence, tmp_path / "case", FAST, quiet=False, json_log=True)
     err = capfd.readouterr().err
     lines = [line for line in err.splitlines() if line.startswith("{")]
     parsed = [json.loads(line) for line in lines]
@@ -288,7 +288,7 @@ def test_a_name_with_a_newline_stays_on_one_log_line(tmp_path, capfd):
     shutil.copy(SPEECH / "de_01.wav", ev / "note\nforged ok: line.wav")
     (ev / "bad\x1b[2Jname.mp3").write_bytes(os.urandom(5_000))
     case = tmp_path / "case"
-    pipeline.run(ev, case, FAST, quiet=False)
+    batch.run(ev, case, FAST, quiet=False)
     console = capfd.readouterr().err.splitlines()
     logged = (case / "audiopipe.log").read_text(encoding="utf-8").splitlines()
     assert all(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d+ [A-Z]+ ", line) for line in logged), logged
@@ -380,7 +380,7 @@ def test_long_files_log_their_progress_inside_the_file(tmp_path, monkeypatch):
     ev.mkdir()
     shutil.copy(SPEECH / "jfk_en.flac", ev / "{odd} name.flac")
     cfg = config.load("default").replace("speech", translate=False)
-    pipeline.run(ev, tmp_path / "case", cfg, quiet=True)
+    batch.run(ev, tmp_path / "case", cfg, quiet=True)
     text = (tmp_path / "case" / "audiopipe.log").read_text(encoding="utf-8")
     for line in ("{odd} name.flac track 0: diarization segmentation 100%",
                  "{odd} name.flac track 0: diarization embeddings 100%",
@@ -400,3 +400,4 @@ def test_native_rate_samples_are_let_go_after_events_and_the_timeline_summary():
     assert result.tracks[0].audio_native.size == 0 and result.tracks[0].audio_16k.size > 0
     assert float(summary["duration_s"]) == pytest.approx(10.05, abs=0.01) and summary["spec_steps"].size > 0
     assert copy[:4] == b"\x1a\x45\xdf\xa3"  # the review page's listening copy (WebM), made before they went
+

@@ -16,7 +16,7 @@ import pytest
 import soundfile as sf
 from conftest import EVENTS, SPEECH, read_audio
 
-from audiopipe import cli, config, outputs, pipeline, review
+from audiopipe import batch, cli, config, outputs, review
 from audiopipe.outputs import tables
 
 FAST = config.load("default").replace("speech", translate=False)
@@ -37,7 +37,7 @@ def evidence(tmp_path_factory) -> Path:
 @pytest.fixture()
 def case(evidence, tmp_path) -> Path:
     out = tmp_path / "case"
-    pipeline.run(evidence, out, FAST, quiet=True)
+    batch.run(evidence, out, FAST, quiet=True)
     return out
 
 
@@ -149,7 +149,7 @@ def test_a_model_rerun_keeps_the_corrections_and_reports_those_whose_row_is_gone
     edited = _edit(case, tmp_path / "e.xlsx", {"Segments": [(2, "reviewed_text", "kept")],
                                                "Events": [(2, "reviewed_is_gunshot", "yes")]})
     assert cli.main(["review", "import", str(case), str(edited)]) == 0
-    pipeline.run(evidence, case, FAST.replace("events", enabled=False), quiet=True)  # events gone
+    batch.run(evidence, case, FAST.replace("events", enabled=False), quiet=True)  # events gone
     _, ws, cols = _sheet(case / "case.xlsx", "Segments")
     # found by its id, not its place: without the events stage the burst's noise may be heard as
     # speech, and its new row can sort before the corrected one
@@ -222,7 +222,7 @@ def test_a_table_longer_than_a_worksheet_goes_on_several_and_imports_the_same_wa
     at 3 rows, every table goes on as many sheets as it needs ("Words", "Words (2)", ...),
     together the rows of its CSV, and a correction made on a second Segments sheet comes back."""
     case = tmp_path / "case"
-    pipeline.run(evidence, case, FAST.replace("outputs", max_sheet_rows=3), quiet=True)
+    batch.run(evidence, case, FAST.replace("outputs", max_sheet_rows=3), quiet=True)
     wb = openpyxl.load_workbook(case / "case.xlsx")
     for table in ("Words", "Segments", "Events"):
         parts = [name for name in wb.sheetnames if review.table_of(name) == table]

@@ -16,7 +16,7 @@ import openpyxl
 import pytest
 from conftest import EVENTS, SCENARIO, read_audio
 
-from audiopipe import cli, config, pipeline
+from audiopipe import batch, cli, config
 from audiopipe.outputs import page
 
 FAST = config.load("default").replace("speech", translate=False)
@@ -67,7 +67,7 @@ def case(tmp_path_factory) -> Path:
     ev = tmp_path_factory.mktemp("evidence")
     shutil.copy(SCENARIO / "scenario.mp4", ev / ODD_NAME)
     out = tmp_path_factory.mktemp("cases") / "case"
-    pipeline.run(ev, out, FAST, quiet=True)
+    batch.run(ev, out, FAST, quiet=True)
     wb = openpyxl.load_workbook(out / "case.xlsx")
     ws = wb["Segments"]
     cols = {c.value: c.column for c in ws[1]}
@@ -202,7 +202,7 @@ def test_a_file_with_two_audio_tracks_plays_and_lists_each_track_apart(browser, 
     the listening copy and the lines."""
     from conftest import SPEECH, encode
 
-    from audiopipe import pipeline as pl
+    from audiopipe import batch as pl
 
     tracks = []
     for name in ("jfk_en.flac", "de_01.wav"):

@@ -12,7 +12,7 @@ import shutil
 
 import pytest
 
-from audiopipe import config, pipeline
+from audiopipe import batch, config
 from conftest import SCENARIO
 
 TOLERANCE_S = 0.05  # AAC encoder delay
@@ -23,7 +23,7 @@ def result(tmp_path_factory) -> dict:
     ev = tmp_path_factory.mktemp("evidence")
     shutil.copy(SCENARIO / "scenario.mp4", ev)
     case = tmp_path_factory.mktemp("case")
-    summary = pipeline.run(ev, case, config.load("default"), quiet=True)
+    summary = batch.run(ev, case, config.load("default"), quiet=True)
     assert summary.errors == 0
     (path,) = case.glob("files/*/result.json")
     return json.loads(path.read_text(encoding="utf-8"))

@@ -1,6 +1,6 @@
 """Train the gunshot classifier of the events stage from the real recordings in shared/media.
 
-    python train/events.py [--out models/gunshot_classifier.json]   (make train-events)
+    python train/events.py [--out audiopipe/models/gunshot_classifier.json]   (make train-events)
 
 Data: the 43 real clips of ``shared/media/events`` and ``events/more`` (``train/clips.csv``:
 label, kind, source recording, shot onsets). Each clip is heard as recorded (after 0.5 s of
@@ -22,7 +22,7 @@ The out-of-fold scores give the Platt calibration, the reliability table, the th
 on everything and written as JSON with the figures it was chosen on.
 
 Deterministic: seeded augmentation, a deterministic solver, rounded weights; the same
-inputs give the same file (its SHA-256 is printed; ``models/registry.yaml`` holds it).
+inputs give the same file (its SHA-256 is printed; ``audiopipe/models/registry.yaml`` holds it).
 """
 
 from __future__ import annotations
@@ -52,13 +52,13 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import _mixtures as mixtures  # noqa: E402  (bench/_mixtures.py: the reverberation)
 
-from audiopipe import events  # noqa: E402
 from audiopipe.config import EventsConfig  # noqa: E402
+from audiopipe.events import onsets, scoring  # noqa: E402
 from audiopipe.records import Track  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"
 CLIPS_CSV = ROOT / "train" / "clips.csv"
-OUT = ROOT / "models" / "gunshot_classifier.json"
+OUT = ROOT / "audiopipe" / "models" / "gunshot_classifier.json"
 BEDS = ["diarization/dev00.wav", "diarization/dev01.wav", "diarization/sample.wav",
         "diarization/ami_es2004_sources/FEE013.wav", "diarization/ami_es2004_sources/MEE014.wav"]
 RATES_HZ = (8000, 16000, 22050, 44100, 48000)
@@ -70,7 +70,7 @@ LEAD_S = 0.5
 SHOT_TOL_S = 0.025
 BLAST_AFTER_S = 0.080
 
-#: The classifier's inputs (see ``audiopipe.events.vector`` for the log scales and bounds):
+#: The classifier's inputs (see ``audiopipe.events.scoring.vector`` for the log scales and bounds):
 #: the eight features of the hand-set score it replaces. Measured with this script's grouped
 #: cross-validation: 25 more spectro-temporal ones (decay at 10-400 ms, six-band spectra of the
 #: onset and of the tail, tail flatness, roughness, centroid shift), Whisper-base encoder
@@ -222,15 +222,15 @@ def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None, keep_audio:
     cfg = dataclasses.replace(cfg or EventsConfig(), lead_in_s=0.0)
     audio, sr = _read(MEDIA / "events" / clip.file)
     rng = np.random.default_rng(seed)
-    made = [(np.concatenate([events.LEAD_IN_RMS * rng.standard_normal((audio.shape[0], int(LEAD_S * sr))), audio,
-                             events.LEAD_IN_RMS * rng.standard_normal((audio.shape[0], int(LEAD_S * sr)))], axis=1),
+    made = [(np.concatenate([onsets.LEAD_IN_RMS * rng.standard_normal((audio.shape[0], int(LEAD_S * sr))), audio,
+                             onsets.LEAD_IN_RMS * rng.standard_normal((audio.shape[0], int(LEAD_S * sr)))], axis=1),
              sr, LEAD_S, "clean")]
     made += [augment(audio, sr, rng) for _ in range(AUGMENTATIONS)]
     out = []
     dur = audio.shape[1] / sr
     for k, (x, rate, start, what) in enumerate(made):
         track = Track(0, 0, "pcm", rate, x.shape[0], x.shape[1] / rate, np.zeros(1, np.float32), x.astype(np.float32))
-        cands = events.candidates(track, cfg)
+        cands = onsets.candidates(track, cfg)
         inside = [start - SHOT_TOL_S <= c.time_s <= start + dur + 0.1 for c in cands]
         out.append(Variant(clip, what if k else "clean", rate, start, start + dur, [c.time_s for c in cands],
                            [c.features for c in cands],
@@ -244,7 +244,7 @@ def dataset(seed: int = SEED, keep_audio: bool = False) -> list[Variant]:
 
 
 def _matrix(vs: list[Variant]) -> tuple[np.ndarray, np.ndarray]:
-    rows = [(events.vector(f, FEATURES), y) for v in vs for f, y in zip(v.features, v.labels) if y >= 0]
+    rows = [(scoring.vector(f, FEATURES), y) for v in vs for f, y in zip(v.features, v.labels) if y >= 0]
     return np.array([r[0] for r in rows]), np.array([r[1] for r in rows])
 
 
@@ -274,7 +274,7 @@ def folds(cs: list[Clip]) -> dict[str, int]:
 
 
 def _fit_logistic(vs: list[Variant]) -> Callable[[Variant], list[float]]:
-    model = events.Classifier(fit(vs))
+    model = scoring.Classifier(fit(vs))
     return lambda v: [model.logit(f) for f in v.features]
 
 
@@ -412,11 +412,11 @@ def train(out: Path = OUT, log=print) -> dict:
     out.write_text(text, encoding="utf-8")
     report(cv, log)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    registered = yaml.safe_load((ROOT / "models" / "registry.yaml").read_text(encoding="utf-8"))[
+    registered = yaml.safe_load((ROOT / "audiopipe" / "models" / "registry.yaml").read_text(encoding="utf-8"))[
         "gunshot-classifier"]["files"]["gunshot_classifier.json"]["sha256"]
     log(f"wrote {out} sha256 {digest}: "
-        + ("the same as models/registry.yaml's" if digest == registered else
-           f"NOT models/registry.yaml's ({registered}): put the new hash there to ship this model"))
+        + ("the same as audiopipe/models/registry.yaml's" if digest == registered else
+           f"NOT audiopipe/models/registry.yaml's ({registered}): put the new hash there to ship this model"))
     return cv
 
 

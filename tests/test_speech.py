@@ -8,9 +8,11 @@ import numpy as np
 import pytest
 from jiwer import cer, wer
 
-from audiopipe import config, events, ingest, models, transcribe
+from audiopipe import config, events, ingest, models, speech
 from audiopipe.config import EventsConfig
 from audiopipe.records import MediaFile, Track, Turn
+from audiopipe.speech.decoding import split_by_timestamps
+from audiopipe.speech.windows import Window, pack
 from conftest import EVENTS, SCENARIO, SPEECH, encode, read_audio
 
 JFK = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
@@ -35,7 +37,7 @@ def stage_for():
         key = tuple(sorted(changes.items()))
         if key not in cache:
             cfg = config.load("default").replace("speech", **changes) if changes else config.load("default")
-            cache[key] = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model),
+            cache[key] = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model),
                                                 models.resolve("fasttext-lid176"))
         return cache[key]
     return make
@@ -185,7 +187,7 @@ def test_one_sentence_cut_into_turns_of_two_speakers_is_decoded_in_one_window():
     """JFK's sentence cut into four diarization turns (two speakers taking turns): packed
     into one window, the words come out whole, each inside its own turn and speaker."""
     cfg = config.load("default").replace("speech", translate=False)
-    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
     track = _track("jfk_en.flac")
     cuts = [0.2, 2.9, 4.6, 7.2, 11.0]
     turns = [Turn(0, a, b, "AB"[k % 2]) for k, (a, b) in enumerate(zip(cuts, cuts[1:]))]
@@ -237,7 +239,7 @@ def test_batched_windows_give_the_same_words_as_one_at_a_time():
     texts, passes = [], []
     for batch in (1, 2):
         cfg = config.load("default").replace("speech", translate=False, batch_size=batch)
-        stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
+        stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), None)
         r = stage.process(track, [], turns)
         passes.append(stage.engine.encoder_passes)
         texts.append(normalise(" ".join(s.text for s in r.segments)))
@@ -250,7 +252,7 @@ def test_batched_windows_give_the_same_words_as_one_at_a_time():
 def test_packing_keeps_languages_apart_and_windows_within_30_s():
     cfg = config.SpeechConfig()
     turns = [Turn(0, 0.0, 12.0), Turn(0, 12.5, 20.0), Turn(0, 21.0, 23.0), Turn(0, 40.0, 52.0), Turn(0, 52.0, 70.0)]
-    windows = transcribe.pack(turns, ["en", "en", "de", "en", "en"], cfg, 80.0)
+    windows = pack(turns, ["en", "en", "de", "en", "en"], cfg, 80.0)
     assert [w.turn_indices for w in windows] == [(0, 1), (2,), (3,), (4,)]
     assert all(w.content_s <= cfg.window_s for w in windows)
     assert windows[0].pieces == ((0.0, 12.2), (12.3, 20.2))  # 0.2 s of context each side; the rest of the gap cut
@@ -258,7 +260,7 @@ def test_packing_keeps_languages_apart_and_windows_within_30_s():
 
 
 def test_cut_gaps_map_back_to_track_times():
-    w = transcribe.Window("en", ((1.0, 3.0), (10.0, 12.0)), (0, 1))
+    w = Window("en", ((1.0, 3.0), (10.0, 12.0)), (0, 1))
     assert w.content_s == 4.0
     assert [w.track_s(t) for t in (0.0, 1.5, 2.5, 4.0)] == [1.0, 2.5, 10.5, 12.0]
     assert w.tail(2.5).pieces == ((10.5, 12.0),)
@@ -280,7 +282,7 @@ def test_every_word_lies_in_the_audio_whisper_heard():
     p = SPEECH.parent / "diarization" / "ami_es2004_sources" / "MEO015.wav"
     _, (track,), _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
     turns = diarizer(track)
-    stage = transcribe.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
     segs = stage.process(track, [], turns).segments
     assert len(segs) >= 5
     pad = cfg.speech.pack_pad_s + 0.002
@@ -296,9 +298,9 @@ def test_every_word_lies_in_the_audio_whisper_heard():
 
 def test_timestamp_tokens_cut_segments_and_say_where_to_go_on():
     ts = 50364  # Whisper's first timestamp token (multilingual vocabulary)
-    segs, resume = transcribe.split_by_timestamps([ts, 1, 2, ts + 100, ts + 100, 3, ts + 250], ts, 10.0)
+    segs, resume = split_by_timestamps([ts, 1, 2, ts + 100, ts + 100, 3, ts + 250], ts, 10.0)
     assert [(a, b, t) for a, b, t in segs] == [(0.0, 2.0, [1, 2]), (2.0, 5.0, [3])] and resume is None
-    segs, resume = transcribe.split_by_timestamps([ts, 1, ts + 200, ts + 200], ts, 20.0)
+    segs, resume = split_by_timestamps([ts, 1, ts + 200, ts + 200], ts, 20.0)
     assert segs == [(0.0, 4.0, [1])] and resume == 4.0  # stopped early: go on from 4 s
-    segs, resume = transcribe.split_by_timestamps([ts, 1, 2], ts, 7.5)
+    segs, resume = split_by_timestamps([ts, 1, 2], ts, 7.5)
     assert segs == [(0.0, 7.5, [1, 2])] and resume is None  # text with no closing timestamp is kept

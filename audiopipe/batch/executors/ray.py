@@ -1,9 +1,9 @@
-"""Scale-out on Ray: the files of a run analysed by Ray actors, each loading the models once;
+"""The Ray executor: the files of a run analysed by Ray actors, each loading the models once;
 the driver alone writes the case folder.
 
-``analyse(jobs, cfg, finish)`` keeps every actor busy with one file at a time and hands each
-``FileOutcome`` to ``finish`` (``pipeline._write``: the same atomic writes and resume keys as
-the local executor) as it comes back. A worker killed mid-file (SIGKILL, out of memory, a lost
+``analyse(jobs, analyzer, finish)`` keeps every actor busy with one file at a time and hands
+each ``FileOutcome`` to ``finish`` (the batch loop's writer: the same atomic writes and resume
+keys as the local executor) as it comes back. A worker killed mid-file (SIGKILL, out of memory, a lost
 node) is restarted by Ray and the file tried again (``run.max_retries``); a file that kills its
 worker every time becomes an error row and the batch goes on. Evidence is read where it lies:
 every node must see the evidence folder at the same path, read-only, and have audiopipe and
@@ -23,9 +23,9 @@ from collections import deque
 from dataclasses import dataclass
 from typing import Callable
 
-from .config import Config
-from .errors import AudiopipeError
-from .pipeline import Analyzer, FileOutcome, Job, analyse_file, failed
+from ...config import Config
+from ...errors import AudiopipeError
+from ...pipeline import Analyzer, FileOutcome, Job, analyse_file, failed
 
 log = logging.getLogger("audiopipe")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -42,8 +42,8 @@ class Worker:
         self.analyzer = Analyzer(cfg)
         self.name = f"{socket.gethostname()}/{os.getpid()}"
 
-    def analyse(self, job_media, probe, key: str, paths: list[str], progress: str) -> FileOutcome:
-        outcome = analyse_file(self.analyzer, job_media, probe, key, paths, progress)
+    def analyse(self, job: Job) -> FileOutcome:
+        outcome = analyse_file(self.analyzer, job)
         outcome.worker = self.name
         return outcome
 
@@ -89,9 +89,10 @@ def connect(address: str | None) -> bool:
                              f"--head` (see the README) or leave out the address for one on this machine") from exc
 
 
-def analyse(jobs: list[Job], cfg: Config, finish: Callable[[Job, FileOutcome], None]) -> dict[str, _Tally]:
+def analyse(jobs: list[Job], analyzer: Analyzer, finish: Callable[[Job, FileOutcome], None]) -> dict[str, _Tally]:
     """Analyse ``jobs`` on Ray; ``finish(job, outcome)`` on the driver as each one comes back.
     Returns what each worker did."""
+    cfg = analyzer.cfg
     run = cfg.run
     if not jobs:
         return {}
@@ -125,21 +126,21 @@ def analyse(jobs: list[Job], cfg: Config, finish: Callable[[Job, FileOutcome], N
         while queue or pending:
             while idle and queue:
                 job, a = queue.popleft(), idle.pop()
-                ref = a.analyse.remote(job.media, job.item.probe, job.key, job.paths, job.item.progress)
+                ref = a.analyse.remote(job)
                 pending[ref] = (job, a)
             (ref,), _ = ray.wait(list(pending), num_returns=1)
             job, a = pending.pop(ref)
             try:
                 outcome = ray.get(ref)
             except ray.exceptions.RayError as exc:  # the worker died on every try (killed, out of memory)
-                outcome = failed(job.media, job.item.probe, job.key, job.paths, "worker_lost",
+                outcome = failed(job, "worker_lost",
                                  f"the worker analysing {job.media.path} died {run.max_retries + 1} time(s) "
                                  f"({type(exc).__name__}); out of memory? The rest of the batch went on; "
                                  f"run the same command again to retry it")
             idle.append(a)
             t = tallies.setdefault(outcome.worker, _Tally())
             t.files += 1
-            t.audio_s += (job.item.probe.duration_s or 0.0) if job.item.probe else 0.0
+            t.audio_s += (job.probe.duration_s or 0.0) if job.probe else 0.0
             t.busy_s += outcome.data.get("timings_s", {}).get("total", 0.0)
             finish(job, outcome)
         wall = time.perf_counter() - started
