@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,9 +20,32 @@ EVENTS = MEDIA / "events"
 SCENARIO = MEDIA / "scenario"
 
 
+#: set by .ci/run: a test that would be skipped (a tool missing: LibreOffice, Chromium, Ray, root)
+#: fails instead, so that a green CI means every test ran
+STRICT = os.environ.get("AUDIOPIPE_STRICT") == "1"
+
+
 def pytest_collection_modifyitems(config, items):
     if not MEDIA.is_dir():
         pytest.exit(f"the shared recordings are missing: {MEDIA}", returncode=4)
+
+
+def _strict(report) -> None:
+    """Under AUDIOPIPE_STRICT=1 a skip (not an expected failure) is a failure, and says why."""
+    if STRICT and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped under AUDIOPIPE_STRICT=1 (every test must run in CI): {reason}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    _strict((yield).get_result())
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    _strict((yield).get_result())  # a module skipped whole (importorskip)
 
 
 def read_audio(path: Path) -> tuple[np.ndarray, int]:
@@ -84,3 +109,16 @@ def encode(path: Path, tracks: list[tuple[np.ndarray, int]], codec: str, video: 
 @pytest.fixture(scope="session")
 def scenario_truth() -> dict:
     return json.loads((SCENARIO / "truth.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def scenario_case(tmp_path_factory) -> Path:
+    """The scenario video through ``audiopipe run``'s default config, once per session: its case folder."""
+    from audiopipe import batch, config
+
+    ev = tmp_path_factory.mktemp("scenario-evidence")
+    shutil.copy(SCENARIO / "scenario.mp4", ev)
+    case = tmp_path_factory.mktemp("scenario-case")
+    summary = batch.run(ev, case, config.load("default"), quiet=True)
+    assert summary.errors == 0
+    return case

@@ -8,24 +8,15 @@ give each speech part its own language and put the shots at their times.
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
-
-from audiopipe import batch, config
-from conftest import SCENARIO
 
 TOLERANCE_S = 0.05  # AAC encoder delay
 
 
 @pytest.fixture(scope="module")
-def result(tmp_path_factory) -> dict:
-    ev = tmp_path_factory.mktemp("evidence")
-    shutil.copy(SCENARIO / "scenario.mp4", ev)
-    case = tmp_path_factory.mktemp("case")
-    summary = batch.run(ev, case, config.load("default"), quiet=True)
-    assert summary.errors == 0
-    (path,) = case.glob("files/*/result.json")
+def result(scenario_case) -> dict:
+    (path,) = scenario_case.glob("files/*/result.json")
     return json.loads(path.read_text(encoding="utf-8"))
 
 
