@@ -383,6 +383,7 @@ def cross_validate(vs: list[Variant]) -> dict:
                          "clean_possible": rates(clean, t_possible), "all_variants_possible": rates(sub, t_possible)})
     flat_scores = np.array([p for ps in scores for p in ps])
     return {"calibration": {"a": a, "b": b}, "threshold": t, "possible_threshold": t_possible,
+            "held_out": held_out(vs, logits, fold_of),
             "folds": per_fold,
             "clean": rates([(v, p) for v, p in fs if v.name == "clean"], t),
             "all_variants": rates(fs, t),
@@ -390,6 +391,34 @@ def cross_validate(vs: list[Variant]) -> dict:
             "all_variants_possible": rates(fs, t_possible),
             "reliability": reliability(flat_scores[keep], labels[keep]),
             "scores": scores, "file_scores": fs}
+
+
+def held_out(vs: list[Variant], logits: list[list[float]], fold_of: dict[str, int]) -> dict:
+    """The figures with nothing chosen on what they are measured on: for each fold, the
+    calibration and both cut points chosen on the other folds' out-of-fold logits (as
+    ``cross_validate`` chooses them on all of them), then applied to its own. The shipped model
+    is unchanged: these say how its cut points do on recordings they were not chosen on."""
+    sums = {key: np.zeros(4, int) for key in ("clean", "all_variants", "clean_possible", "all_variants_possible")}
+    cuts = []
+    for k in range(FOLDS):
+        inner = [i for i, v in enumerate(vs) if fold_of[v.clip.group] != k]
+        outer = [i for i, v in enumerate(vs) if fold_of[v.clip.group] == k]
+        z = np.array([x for i in inner for x in logits[i]])
+        y = np.array([lab for i in inner for lab in vs[i].labels])
+        a, b = platt(z[y >= 0], y[y >= 0])
+
+        def scored(idx: list[int]) -> list[tuple[Variant, float]]:
+            return file_scores([vs[i] for i in idx],
+                               [[float(1 / (1 + np.exp(-(a * x + b)))) for x in logits[i]] for i in idx])
+
+        t, t_possible = choose_thresholds(scored(inner))
+        fs = scored(outer)
+        clean = [(v, p) for v, p in fs if v.name == "clean"]
+        for key, part, cut in (("clean", clean, t), ("all_variants", fs, t), ("clean_possible", clean, t_possible),
+                               ("all_variants_possible", fs, t_possible)):
+            sums[key] += rates(part, cut)
+        cuts.append((k, t, t_possible))
+    return {**{key: tuple(int(x) for x in v) for key, v in sums.items()}, "cuts": cuts}
 
 
 def train(out: Path = OUT, log=print) -> dict:
@@ -414,10 +443,40 @@ def train(out: Path = OUT, log=print) -> dict:
     digest = hashlib.sha256(text.encode()).hexdigest()
     registered = yaml.safe_load((ROOT / "audiopipe" / "models" / "registry.yaml").read_text(encoding="utf-8"))[
         "gunshot-classifier"]["files"]["gunshot_classifier.json"]["sha256"]
-    log(f"wrote {out} sha256 {digest}: "
-        + ("the same as audiopipe/models/registry.yaml's" if digest == registered else
-           f"NOT audiopipe/models/registry.yaml's ({registered}): put the new hash there to ship this model"))
+    shipped = json.loads(OUT.read_text(encoding="utf-8"))
+    gap = difference(json.loads(text), shipped)
+    if digest == registered:
+        verdict = "the same as audiopipe/models/registry.yaml's"
+    elif gap is not None and gap <= SAME_WITHIN:
+        # FFT, BLAS and codec builds differ in their last digits from machine to machine
+        verdict = (f"numerically the same as audiopipe/models/registry.yaml's (largest difference {gap:.1e}, "
+                   f"this machine's floating point; the shipped file stays as it is)")
+    else:
+        verdict = (f"NOT audiopipe/models/registry.yaml's ({registered}; largest difference "
+                   f"{'in structure' if gap is None else f'{gap:.3g}'}): put the new hash there to ship this model")
+    log(f"wrote {out} sha256 {digest}: {verdict}")
     return cv
+
+
+SAME_WITHIN = 1e-3  # a rebuilt classifier whose every number is this close to the shipped one is that model
+
+
+def difference(a, b) -> float | None:
+    """The largest difference between the numbers of two classifier files of one shape (their
+    cut points and every other non-number equal), or None when they differ otherwise."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        if a.keys() != b.keys() or any(a[k] != b[k] for k in ("threshold", "possible_threshold") if k in a):
+            return None
+        gaps = [difference(a[k], b[k]) for k in a]
+    elif isinstance(a, list) and isinstance(b, list):
+        if len(a) != len(b):
+            return None
+        gaps = [difference(x, y) for x, y in zip(a, b)]
+    elif isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+        return abs(float(a) - float(b))
+    else:
+        return 0.0 if a == b else None
+    return None if any(g is None for g in gaps) else max(gaps, default=0.0)
 
 
 def report(cv: dict, log=print) -> None:
@@ -434,9 +493,16 @@ def report(cv: dict, log=print) -> None:
         for what, key in (("clips as recorded", "clean"), ("with augmentations", "all_variants")):
             log(f"    {what:19s} category gunshot: {line(f[key])}")
             log(f"    {'':19s} at least possible: {line(f[key + '_possible'])}")
+    log("all folds, cut points chosen on these same out-of-fold scores (in sample for the cut points):")
     for what, key in (("clips as recorded", "clean"), ("with augmentations", "all_variants")):
         log(f"  all folds, {what:19s} category gunshot: {line(cv[key])}")
         log(f"  all folds, {what:19s} at least possible: {line(cv[key + '_possible'])}")
+    h = cv["held_out"]
+    log("all folds, held out: each fold's calibration and cut points chosen on the other folds ("
+        + ", ".join(f"fold {k}: {t:.2f} / {tp:.2f}" for k, t, tp in h["cuts"]) + "):")
+    for what, key in (("clips as recorded", "clean"), ("with augmentations", "all_variants")):
+        log(f"  held out,  {what:19s} category gunshot: {line(h[key])}")
+        log(f"  held out,  {what:19s} at least possible: {line(h[key + '_possible'])}")
     log("reliability of the out-of-fold scores (candidates): bin, mean score, share that are shots, count")
     for lo, mean, share, n in cv["reliability"]:
         log(f"  {lo:.1f}-{lo + 0.2:.1f}  {mean:.3f}  {share:.3f}  {n}")
