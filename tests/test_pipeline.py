@@ -401,3 +401,49 @@ def test_native_rate_samples_are_let_go_after_events_and_the_timeline_summary():
     assert float(summary["duration_s"]) == pytest.approx(10.05, abs=0.01) and summary["spec_steps"].size > 0
     assert copy[:4] == b"\x1a\x45\xdf\xa3"  # the review page's listening copy (WebM), made before they went
 
+
+#: ``audiopipe run`` with every network call made from Python recorded (audit hooks see each
+#: socket connection and name lookup), and diarization made to fail on tracks under 20 s (the
+#: fallback to VAD turns is part of the run that must stay on the machine)
+OFFLINE_RUN = """
+import json, sys
+calls = []
+sys.addaudithook(lambda event, args: calls.append(f"{event} {args!r}")
+                 if event in ("socket.connect", "socket.getaddrinfo", "socket.sendto", "urllib.Request") else None)
+from audiopipe import cli
+from audiopipe.diarize import stage
+real = stage.Diarizer.__call__
+def failing(self, track, progress=None):
+    if track.duration_s < 20:
+        raise RuntimeError("diarization made to fail for the test")
+    return real(self, track, progress)
+stage.Diarizer.__call__ = failing
+code = cli.main(sys.argv[2:])
+open(sys.argv[1], "w").write(json.dumps(calls))
+sys.exit(code)
+"""
+
+
+def test_a_whole_run_stays_on_the_machine_even_when_diarization_fails(tmp_path):
+    """Every stage on, in a network namespace with no network, one file whose diarization
+    fails: both files are analysed, and no Python code asked for a connection or a name."""
+    if subprocess.run(["unshare", "-n", "true"], capture_output=True).returncode != 0:
+        pytest.skip("unshare -n (a network namespace) needs root here")
+    ev = tmp_path / "evidence"
+    ev.mkdir()
+    shutil.copy(SPEECH / "jfk_en.flac", ev / "jfk.flac")
+    shutil.copy(SCENARIO / "scenario.mp4", ev / "scenario.mp4")
+    case, calls = tmp_path / "case", tmp_path / "calls.json"
+    proc = subprocess.run(["unshare", "-n", sys.executable, "-c", OFFLINE_RUN, str(calls), "run", str(ev),
+                           "--out", str(case), "--quiet"], cwd=REPO, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert json.loads(calls.read_text()) == []
+    results = {Path(r["paths"][0]).name: r for r in
+               (json.loads(p.read_text(encoding="utf-8")) for p in case.glob("files/*/result.json"))}
+    jfk, scenario = results["jfk.flac"], results["scenario.mp4"]
+    assert "diarization_failed_vad_turns" in jfk["flags"] and jfk["stages"]["diarization"].startswith("failed")
+    assert "your country" in " ".join(s["text"] for s in jfk["segments"]).lower()
+    assert {scenario["stages"][k] for k in ("ingest", "events", "diarization", "speech", "align")} == {"done"}
+    assert sum(e["category"] == "gunshot" for e in scenario["events"]) >= 15
+    assert {s["language"] for s in scenario["segments"]} >= {"en", "ru"}
+    assert scenario["segments"][0]["text_en"] is not None or scenario["segments"][0]["language"] == "en"
