@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.install-stamp
 DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox chromium
 
-.PHONY: install demo test bench clean test-deps train-events
+.PHONY: install demo test bench clean test-deps train-events language-confusions
 
 install: $(STAMP)
 	@$(VENV)/bin/audiopipe models install
@@ -52,6 +52,12 @@ bench: install
 # whether the result is the file models/registry.yaml ships) with its cross-validated figures
 train-events: install
 	$(PY) train/events.py
+
+# where Whisper base's language ID is weak (audiopipe/models/language_confusions.yaml), measured again on
+# ../shared/media/speech (deterministic: put the SHA-256 it gives in audiopipe/models/registry.yaml)
+language-confusions: install
+	$(PY) train/language_confusions.py
+	@sha256sum audiopipe/models/language_confusions.yaml
 
 clean:
 	rm -rf $(VENV) demo-case .pytest_cache bench/out models/*/

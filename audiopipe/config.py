@@ -112,6 +112,9 @@ class SpeechConfig:
     language_evidence_full_s: float = 3.0
     language_switch_cost: float = 1.75  # nats for one speaker to change language between turns
     language_file_prior_weight: float = 1.0  # how much a speaker's first turn leans on the file's languages
+    # ... the other speakers' languages, that is, mixed with a flat prior at this share (never the
+    # speaker's own turns: each turn's evidence counts once)
+    language_prior_share: float = 0.25
     language_gunfire_weight: float = 0.5  # ... and at this weight when gunshots fall inside the turn
     language_switch_min_prob: float = 0.8  # a turn where its speaker changes language is uncertain below this
     # decoding: consecutive turns of one language packed into windows of at most window_s
@@ -278,6 +281,8 @@ def _validate(cfg: Config) -> None:
     s, e = cfg.speech, cfg.events
     if s.engine not in ("faster-whisper", "openai-whisper"):
         raise ConfigError(f"speech.engine must be faster-whisper or openai-whisper, not {s.engine!r}")
+    if not 0.0 <= s.language_prior_share <= 1.0:
+        raise ConfigError("speech.language_prior_share must be within [0, 1]")
     if not 0.0 <= s.language_threshold <= 1.0:
         raise ConfigError("speech.language_threshold must be within [0, 1]")
     if s.batch_size < 1:

@@ -57,6 +57,8 @@ class Analyzer:
             self.events_model = events.classifier(self.model_refs["events"])
         if cfg.speech.enabled:
             self.model_refs["speech"] = resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
+            if models.confusions_for(cfg.speech.model):
+                self.model_refs["language_confusions"] = resolve(models.confusions_for(cfg.speech.model))
             if cfg.speech.text_lid:
                 self.model_refs["text_lid"] = resolve("fasttext-lid176")
 
@@ -74,7 +76,8 @@ class Analyzer:
             from . import speech  # heavy imports only when speech is on
 
             self._speech = speech.load_engine(dataclasses.replace(self.cfg.speech, cpu_threads=self.threads),
-                                                  self.model_refs["speech"], self.model_refs.get("text_lid"))
+                                              self.model_refs["speech"], self.model_refs.get("text_lid"),
+                                              self.model_refs.get("language_confusions"))
             self._pin_threads()
         return self._speech
 

@@ -153,6 +153,7 @@ class LanguageGuess:
     raw_language_prob: float
     decided_by: str  # "turn", "speaker", "file", "forced", "restricted"
     raw_language_top3: tuple[tuple[str, float], ...] = ()
+    could_be: tuple[str, ...] = ()  # what a language this model confuses may really be (language_confusable)
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class Segment:
     text_language: str | None
     words: tuple[Word, ...]
     flags: tuple[str, ...]
+    language_could_be: tuple[str, ...] = ()  # what its language may really be (flag language_confusable)
 
 
 @dataclass(frozen=True)

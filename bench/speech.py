@@ -14,6 +14,10 @@ same run): speed, where the time goes, languages per turn, WER/CER, and both eng
 5. One utterance cut into turns (as diarization cuts at short pauses; every single-language
    recording of the shared set): each turn's own detection by its length, and the decision
    with each turn heard alone against the turns heard together (``language.stretches``).
+6. Language trust on real speech (speech/trust and the shared single-language recordings):
+   per language right / flagged / confidently wrong, Azerbaijani with ``--languages az,ru,hy``,
+   the reliability table and expected calibration error of ``language_prob``, and the table of
+   known confusions (``train/language_confusions.py``) held out by voice group.
 
 Usage: ``python bench/speech.py [--device cuda]`` (on a GPU: float16, batch_size 8).
 Text is normalised with Whisper's own normalisers before scoring.
@@ -280,10 +284,108 @@ def utterance_pieces(device: str) -> None:
         print(f"  {label:16s} turns decided alone {a[0] / a[1]:6.1%}   heard together {b[0] / b[1]:6.1%}")
 
 
+def _clip_decision(result: dict) -> tuple[str, float, bool]:
+    """A file's language as a reviewer reads it: the language of most of its segments' speech,
+    its duration-weighted language_prob, and whether most of that speech is flagged
+    (language_uncertain or language_confusable)."""
+    speech_s: dict[str, float] = {}
+    for s in result["segments"]:
+        speech_s[s["language"]] = speech_s.get(s["language"], 0.0) + s["end_s"] - s["start_s"]
+    if not speech_s:
+        return "", 0.0, True
+    main = max(speech_s, key=lambda k: (speech_s[k], k))
+    mine = [s for s in result["segments"] if s["language"] == main]
+    total = max(speech_s[main], 1e-9)
+    prob = sum(s["language_prob"] * (s["end_s"] - s["start_s"]) for s in mine) / total
+    flagged = sum(s["end_s"] - s["start_s"] for s in mine
+                  if {"language_uncertain", "language_confusable"} & set(s["flags"])) > total / 2
+    return main, prob, flagged
+
+
+def _ece(probs: list[float], right: list[bool], bins: int = 10) -> float:
+    import numpy as np
+
+    p, r = np.asarray(probs), np.asarray(right, float)
+    b = np.clip((p * bins).astype(int), 0, bins - 1)
+    return float(sum(abs(r[b == k].mean() - p[b == k].mean()) * (b == k).sum() for k in range(bins) if (b == k).any())
+                 / max(1, len(p)))
+
+
+def trust(device: str) -> None:
+    """Language trust on real speech: every clip of speech/trust and the single-language
+    recordings of speech/, run as a user runs them (diarization on, no translation)."""
+    import numpy as np
+
+    sys.path.insert(0, str(ROOT / "train"))
+    import language_confusions as lc
+
+    cfg = bench_config(device).replace("speech", translate=False)
+    clips = lc.clips()
+    work = OUT / "trust"
+    shutil.rmtree(work, ignore_errors=True)
+    ev = work / "evidence"
+    ev.mkdir(parents=True)
+    for c in clips:
+        shutil.copy(c.path, ev / c.path.name)
+    rows = []
+    for restrict in ((), ("az", "ru", "hy")):
+        run_cfg = cfg.replace("speech", languages=list(restrict)) if restrict else cfg
+        results = run_case(ev, work / ("case-" + ("-".join(restrict) or "all")), run_cfg)
+        rows.append({c: _clip_decision(results[c.path.name]) for c in clips if c.path.name in results})
+    plain, restricted = rows
+    print(f"\n6. language trust: {len(plain)} real clips (speech/trust and the single-language recordings of "
+          "speech/), one file each, diarization on, as a user runs them")
+    print("  per language: clips, right, right and not flagged, flagged, confidently wrong (wrong, not flagged)")
+    by_lang: dict[str, list] = {}
+    for c, (lang, prob, flagged) in plain.items():
+        by_lang.setdefault(c.language, []).append((lang == c.language, flagged))
+    for lang, xs in sorted(by_lang.items()):
+        print(f"  {lang:4s} {len(xs):2d}  right {sum(r for r, _ in xs):2d}  right+unflagged "
+              f"{sum(r and not f for r, f in xs):2d}  flagged {sum(f for _, f in xs):2d}  "
+              f"confidently wrong {sum(not r and not f for r, f in xs)}")
+    wrong = [(c.path.name, lang, round(prob, 2)) for c, (lang, prob, f) in plain.items()
+             if lang != c.language and not f]
+    print(f"  confidently wrong: {len(wrong)}/{len(plain)} clips ({100 * len(wrong) / len(plain):.1f} %; target "
+          f"<= 2 %): {wrong}")
+    az = [c for c in restricted if c.language == "az"]
+    print(f"  Azerbaijani with --languages az,ru,hy: {sum(restricted[c][0] == 'az' for c in az)}/{len(az)} right; "
+          f"without: {sum(plain[c][0] == 'az' for c in az)}/{len(az)} right, "
+          f"{sum(plain[c][0] != 'az' and not plain[c][2] for c in az)} confidently wrong")
+    probs = [p for _, p, _ in plain.values()]
+    right = [lang == c.language for c, (lang, _, _) in plain.items()]
+    print("  reliability (language_prob decile: clips, mean prob, share right):")
+    for k in range(10):
+        idx = [i for i, p in enumerate(probs) if min(int(p * 10), 9) == k]
+        if idx:
+            print(f"    {k / 10:.1f}-{(k + 1) / 10:.1f}: {len(idx):2d}  {np.mean([probs[i] for i in idx]):.2f}  "
+                  f"{np.mean([right[i] for i in idx]):.2f}")
+    rng = np.random.default_rng(0)
+    boot = [_ece([probs[i] for i in b], [right[i] for i in b])
+            for b in (rng.integers(0, len(probs), len(probs)) for _ in range(1000))]
+    print(f"  expected calibration error (10 bins) {_ece(probs, right):.3f} (target <= 0.05; bootstrap 90 % "
+          f"interval {np.percentile(boot, 5):.3f}-{np.percentile(boot, 95):.3f}: {len(probs)} clips say little more)")
+    # the confusion table is fitted on these clips: each voice group again with the table built without it
+    heard = lc.heard(clips, cfg)
+    full = [lc.decide(c, t, e, cfg.speech) for c, t, e in heard]
+    held = []
+    for c, t, e in heard:
+        rest = [d for d in full if d.clip.group != c.group]
+        found = language.Confusions.from_dict({"confusions": lc.table(rest, cfg.speech.language_threshold)})
+        held.append(lc.decide(c, t, e, cfg.speech, found))
+    shipped = language.Confusions.from_dict({"confusions": lc.table(full, cfg.speech.language_threshold)})
+    inside = [lc.decide(c, t, e, cfg.speech, shipped) for c, t, e in heard]
+    for what, ds in (("the table fitted on all clips (in sample)", inside),
+                     ("each voice group with the table fitted without it (held out)", held)):
+        cw = [d.clip.path.name for d in ds if not d.right and not d.flagged and d.prob >= 0.0]
+        print(f"  VAD turns, {what}: confidently wrong {len(cw)}/{len(ds)} {cw}; ECE "
+              f"{_ece([d.prob for d in ds], [d.right for d in ds]):.3f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
-    parser.add_argument("--only", choices=["speed", "clips", "engines", "pieces"], help="one part of the bench")
+    parser.add_argument("--only", choices=["speed", "clips", "engines", "pieces", "trust"],
+                        help="one part of the bench")
     args = parser.parse_args()
     if args.only in (None, "speed"):
         speed(args.device)
@@ -293,6 +395,8 @@ def main() -> None:
         engines()
     if args.only in (None, "pieces"):
         utterance_pieces(args.device)
+    if args.only in (None, "trust"):
+        trust(args.device)
 
 
 if __name__ == "__main__":

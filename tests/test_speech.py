@@ -38,7 +38,8 @@ def stage_for():
         if key not in cache:
             cfg = config.load("default").replace("speech", **changes) if changes else config.load("default")
             cache[key] = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model),
-                                                models.resolve("fasttext-lid176"))
+                                                models.resolve("fasttext-lid176"),
+                                                models.resolve(models.confusions_for(cfg.speech.model)))
         return cache[key]
     return make
 
@@ -304,3 +305,45 @@ def test_timestamp_tokens_cut_segments_and_say_where_to_go_on():
     assert segs == [(0.0, 4.0, [1])] and resume == 4.0  # stopped early: go on from 4 s
     segs, resume = split_by_timestamps([ts, 1, 2], ts, 7.5)
     assert segs == [(0.0, 7.5, [1, 2])] and resume is None  # text with no closing timestamp is kept
+
+
+def _language_flags(segments) -> set[str]:
+    return {f for s in segments for f in s.flags if f.startswith("language_")}
+
+
+def test_azerbaijani_heard_as_turkish_is_flagged_and_named_and_expected_languages_lift_the_doubt(stage_for):
+    """A real Common Voice Azerbaijani clip that Whisper base hears as Turkish (0.98): decided
+    Turkish, but flagged language_confusable with az among language_top3 and could_be, its
+    probability no more than half (the share of confident Turkish decisions that were right on
+    the trust set). With --languages az,ru it is Azerbaijani, unflagged as confusable."""
+    track = _track("trust/az__cv_40603076.wav")
+    r = stage_for().process(track, [])
+    main = max(r.segments, key=lambda s: s.end_s - s.start_s)
+    assert main.language == "tr" and "language_confusable" in main.flags and main.language_could_be == ("az",)
+    assert "az" in dict(main.language_top3) and main.language_prob <= 0.5
+    expected = stage_for(languages=("az", "ru")).process(track, [])
+    assert {s.language for s in expected.segments} == {"az"}
+    assert not any("language_confusable" in s.flags for s in expected.segments)
+
+
+def test_a_language_heard_wrong_at_0_7_to_0_8_is_flagged_and_no_surer_than_its_own_detection(stage_for):
+    """The Persian clip's kind of failure: a real Arabic clip (8-kHz telephone quality, one turn
+    as diarization cuts it) that Whisper base's own detection calls Spanish at 0.77. The decision may follow it, but
+    flagged; and a one-turn file's language_prob is no higher than its own detection (the
+    turn's evidence counts once: no prior from itself)."""
+    turn = Turn(0, 0.875, 3.997, "SPEAKER_00", "diarization")  # the one turn diarization gives it
+    r = stage_for().process(_track("trust/ar__cv_24206041.wav"), [], [turn])
+    assert len(r.turns) == 1
+    (g,) = r.languages
+    assert g.raw_language == "es" and 0.7 <= g.raw_language_prob <= 0.8
+    assert g.language_prob <= g.raw_language_prob + 1e-6
+    assert {s.language for s in r.segments} != {"ar"} and "language_uncertain" in _language_flags(r.segments)
+
+
+@pytest.mark.parametrize("name, language", [("jfk_en.flac", "en"), ("ru_lecture.wav", "ru")])
+def test_long_english_and_russian_turns_stay_right_and_unflagged(stage_for, name, language):
+    r = stage_for().process(_track(name), [])
+    long = [g for g in r.languages if g.end_s - g.start_s >= 5.0]
+    assert long and all(g.language == language and not g.language_uncertain and not g.could_be
+                        and g.language_prob >= 0.9 for g in long), long
+

@@ -214,6 +214,19 @@ def for_engine(name_or_path: str, engine: str) -> str:
     return name_or_path
 
 
+def confusions_for(name_or_path: str) -> str | None:
+    """The registry's table of where a speech model's language ID is weak
+    (``language_confusions`` of its entry), or None (a hub or local model: none known)."""
+    return registry().get(name_or_path, {}).get("language_confusions")
+
+
+def load_yaml(ref: ModelRef) -> dict:
+    """The one YAML file of a resolved registry model (e.g. a language-confusions table)."""
+    path = Path(ref.path)
+    path = path if path.is_file() else path / next(iter(ref.sha256))
+    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+
+
 def resolve(name_or_path: str, models_dir: Path | None = None) -> ModelRef:
     """The model a stage should load for a config value.
 

@@ -36,7 +36,7 @@ def _top3(top3: list | None) -> str | None:
 FILES_COLUMNS = ["path", "sha256", "size_bytes", "status", "error_kind", "error", "flags", "duplicate_of",
                  "duration_s", "audio_tracks", "container", "creation_time", "result_folder"]
 SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "end_hms", "speaker",
-                   "language", "language_prob", "language_top3", "language_uncertain", "text", "text_en",
+                   "language", "language_prob", "language_top3", "language_uncertain", "language_note", "text", "text_en",
                    "text_language", "avg_logprob", "no_speech_prob", "compression_ratio", "flags",
                    "nearest_event_s", "nearest_event_offset_s", "events_within_window",
                    "row_id", *REVIEW_COLUMNS["Segments"]]
@@ -86,7 +86,10 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "start_s": s["start_s"], "end_s": s["end_s"], "start_hms": hms(s["start_s"]),
                 "end_hms": hms(s["end_s"]), "speaker": s["speaker"], "language": s["language"],
                 "language_prob": s["language_prob"], "language_top3": _top3(s["language_top3"]),
-                "language_uncertain": s["language_uncertain"], "text": s["text"], "text_en": s["text_en"],
+                "language_uncertain": s["language_uncertain"],
+                "language_note": (f"{s['language']} (could be {', '.join(s['language_could_be'])})"
+                                  if s.get("language_could_be") else None),
+                "text": s["text"], "text_en": s["text_en"],
                 "text_language": s.get("text_language"), "avg_logprob": s["avg_logprob"],
                 "no_speech_prob": s["no_speech_prob"], "compression_ratio": s["compression_ratio"],
                 "flags": ", ".join(s["flags"]), "nearest_event_s": nearest[0],

@@ -12,9 +12,13 @@ The decision (``decide``) is taken over the file: each speaker's stretches form 
 time order in which changing language costs ``language_switch_cost`` nats, each
 stretch's log-probabilities count in proportion to its speech (fully from
 ``language_evidence_full_s``; at ``language_gunfire_weight`` under gunfire), and a
-speaker's first stretch starts from the whole file's languages. A long turn in another
-language wins; a 1-s turn rarely does on its own. The most likely sequence (Viterbi) is
-the decision, and its probability is the posterior of the chain (forward-backward).
+speaker's first stretch starts from the other speakers' languages (never its own: each
+turn's evidence counts once), mixed with a flat prior. A long turn in another language
+wins; a 1-s turn rarely does on its own. The most likely sequence (Viterbi) is the
+decision, and its probability is the posterior of the chain (forward-backward), the belief
+outside the candidate languages kept as a state of its own. Where the model is known to
+hear one language for another (``Confusions``: Azerbaijani as Turkish), the decision is
+marked ``could_be`` and its probability scaled by the share of such decisions that were right.
 
 Kept for every turn: the turn's own detection (``raw_*``, on its own audio), the decided
 language, its posterior and top three, and ``decided_by`` (``turn``: its own evidence;
@@ -51,6 +55,23 @@ from ..records import LanguageGuess, Turn
 SAMPLE_RATE_HZ = 16000
 PROB_FLOOR = 1e-4  # a language the model gives less than this is no less likely than this
 CANDIDATES = 3  # each turn's top languages that the decision chooses among
+
+
+@dataclass(frozen=True)
+class Confusions:
+    """Where a language-ID model is known to be weak (``audiopipe/models/language_confusions.yaml``,
+    built by ``make language-confusions``): a decided language -> the languages it may really
+    be (``could_be``), and the share of that model's confident decisions of that language that
+    were right on real speech (``share_right``), by which its posterior is scaled."""
+
+    could_be: dict[str, tuple[str, ...]]
+    share_right: dict[str, float]
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Confusions:
+        heard = data.get("confusions") or {}
+        return cls({k: tuple(v["could_be"]) for k, v in heard.items()},
+                   {k: float(v["share_right"]) for k, v in heard.items()})
 
 
 class LanguageDetector(Protocol):
@@ -178,12 +199,22 @@ def _chain(emit: np.ndarray, start: np.ndarray, switch_cost: float) -> tuple[np.
 
 
 def decide(turns: list[Turn], heard: Evidence, cfg: SpeechConfig,
-           under_fire: Sequence[bool] | None = None) -> list[LanguageGuess]:
+           under_fire: Sequence[bool] | None = None, confusions: Confusions | None = None
+           ) -> list[LanguageGuess]:
     """One ``LanguageGuess`` per turn from what the audio says (``evidence``).
 
     The chain's links are the stretches: the turns of a stretch get its decision, each
     keeps its own detection (``raw_*``) and is flagged where that disagrees.
     under_fire: per turn, whether gunshots fall inside it (its evidence then counts less).
+    confusions: where the model is weak (``Confusions``): a turn decided as a language it
+    confuses is marked ``could_be`` (unless the expected ``languages`` rule those out) and its
+    probability scaled by the share of such decisions that were right.
+
+    Each stretch's evidence counts once: a speaker's chain starts from the languages of the
+    file's other speakers, mixed with a flat prior (``language_prior_share`` of the first; no
+    other speaker: flat), never from its own turns; and the model's belief outside the
+    candidates stays as one more state instead of being spread over the candidates, so that
+    ``language_prob`` is no surer than the evidence.
     """
     if cfg.language:
         return [LanguageGuess(i, t.track, t.start_s, t.end_s, t.speaker, cfg.language, 1.0,
@@ -193,12 +224,19 @@ def decide(turns: list[Turn], heard: Evidence, cfg: SpeechConfig,
         return []
     own = [_restrict(p, cfg.languages) for p in heard.own]
     joined = [_restrict(p, cfg.languages)[0] for p in heard.joined]
-    # the candidates: languages some turn or stretch puts in its top three. Over all 99 of
-    # Whisper's, the long tail of languages nothing supports would share most of a short turn's posterior.
+    # the candidates: languages some turn or stretch puts in its top three; the rest of each
+    # one's belief is the state OTHER (over all 99 of Whisper's, the long tail of languages
+    # nothing supports would share most of a short turn's posterior)
     names = sorted({k for p in [p for p, _ in own] + joined
                     for k, _ in sorted(p.items(), key=lambda kv: -kv[1])[:CANDIDATES]})
-    own_p = np.array([[p.get(k, 0.0) for k in names] for p, _ in own])  # (n_turns, n_languages)
-    probs = np.array([[p.get(k, 0.0) for k in names] for p in joined])  # (n_stretches, n_languages)
+    other = len(names)  # the index of OTHER among the chain's states
+
+    def states(p: dict[str, float]) -> list[float]:
+        named = [p.get(k, 0.0) for k in names]
+        return named + [max(0.0, 1.0 - sum(named))]
+
+    own_p = np.array([states(p) for p, _ in own])  # (n_turns, n_states)
+    probs = np.array([states(p) for p in joined])  # (n_stretches, n_states)
     groups = heard.stretches
     dur = np.array([sum(max(turns[j].duration_s, 0.0) for j in g) for g in groups])
     weight = np.minimum(1.0, dur / cfg.language_evidence_full_s)
@@ -206,9 +244,6 @@ def decide(turns: list[Turn], heard: Evidence, cfg: SpeechConfig,
         fire = np.array([any(under_fire[j] for j in g) for g in groups], bool)
         weight = np.where(fire, weight * cfg.language_gunfire_weight, weight)
     emit = weight[:, None] * np.log(np.maximum(probs, PROB_FLOOR))
-    file_p = (weight * dur) @ probs
-    file_p = file_p / file_p.sum() if file_p.sum() > 0 else np.full(len(names), 1.0 / len(names))
-    start = cfg.language_file_prior_weight * np.log(np.maximum(file_p, PROB_FLOOR))
 
     post = np.zeros_like(probs)
     path = np.zeros(len(groups), int)
@@ -219,15 +254,23 @@ def decide(turns: list[Turn], heard: Evidence, cfg: SpeechConfig,
         position[k] = len(chain)
         chain.append(k)
     for members in chains.values():
+        rest = np.setdiff1d(np.arange(len(groups)), members)
+        mass = (weight[rest] * dur[rest]) @ probs[rest] if rest.size else np.zeros(len(names) + 1)
+        flat = np.full(len(names) + 1, 1.0 / (len(names) + 1))  # a language no one else speaks stays possible
+        share = cfg.language_prior_share if mass.sum() > 0 else 0.0
+        prior = share * mass / max(mass.sum(), 1e-12) + (1.0 - share) * flat
+        start = cfg.language_file_prior_weight * np.log(np.maximum(prior, PROB_FLOOR))
         post[members], path[members] = _chain(emit[members], start, cfg.language_switch_cost)
 
     stretch_of = {i: k for k, g in enumerate(groups) for i in g}
     guesses = []
     for i, t in enumerate(turns):
         k = stretch_of[i]
-        raw_top = _top(names, own_p[i])
+        raw_top = _top(names, own_p[i, :other])
         raw_lang, raw_prob = raw_top[0]
-        lang, prob = names[path[k]], float(post[k, path[k]])
+        unknown = path[k] == other  # most of the belief lies outside every candidate
+        best = path[k] if not unknown else int(np.argmax(post[k, :other]))
+        lang, prob = names[best], float(post[k, best])
         mass = own[i][1]
         chain, c = chains[t.speaker], position[k]
         if lang == raw_lang:
@@ -236,11 +279,19 @@ def decide(turns: list[Turn], heard: Evidence, cfg: SpeechConfig,
             decided = "speaker"
         else:
             decided = "file"
-        switch = any(names[path[j]] != lang for j in chain[max(0, c - 1): c + 2])
-        uncertain = (lang != raw_lang or raw_prob < cfg.language_threshold or prob < cfg.language_threshold
-                     or t.duration_s < cfg.min_certain_turn_s
+        switch = any(path[j] != path[k] for j in chain[max(0, c - 1): c + 2])
+        uncertain = (unknown or lang != raw_lang or raw_prob < cfg.language_threshold
+                     or prob < cfg.language_threshold or t.duration_s < cfg.min_certain_turn_s
                      or mass < cfg.language_threshold or switch and prob < cfg.language_switch_min_prob)
+        could_be = tuple(x for x in (confusions.could_be.get(lang, ()) if confusions else ())
+                         if not cfg.languages or x in cfg.languages)
+        if could_be:
+            prob *= confusions.share_right.get(lang, 1.0)
+        top3 = _top(names, post[k, :other])
+        if could_be and could_be[0] not in dict(top3):  # the reviewer sees what else it may be
+            alt = could_be[0]
+            top3 = top3[:2] + ((alt, round(float(post[k, names.index(alt)]), 4) if alt in names else 0.0),)
         guesses.append(LanguageGuess(i, t.track, t.start_s, t.end_s, t.speaker, lang, round(prob, 4),
-                                     _top(names, post[k]), bool(uncertain), raw_lang, float(raw_prob), decided,
-                                     raw_top))
+                                     top3, bool(uncertain), raw_lang, float(raw_prob), decided,
+                                     raw_top, could_be))
     return guesses

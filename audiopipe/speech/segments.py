@@ -62,6 +62,8 @@ def output_segments(turns: list[Turn], guesses: list[LanguageGuess], windows: li
             flags.append("text_language_mismatch")
         if g.language_uncertain:
             flags.append("language_uncertain")
+        if g.could_be:
+            flags.append("language_confusable")
         if outside:
             flags.append("text_in_non_speech")
         made.append((wi, Segment(
@@ -70,7 +72,7 @@ def output_segments(turns: list[Turn], guesses: list[LanguageGuess], windows: li
             language_uncertain=g.language_uncertain, text=text, text_en=text if g.language == "en" else None,
             avg_logprob=round(r.avg_logprob, 4), no_speech_prob=round(r.no_speech_prob, 4),
             compression_ratio=round(compression_ratio(text), 3), text_language=text_lang, words=inside,
-            flags=tuple(flags))))
+            flags=tuple(flags), language_could_be=g.could_be)))
     if cfg.translate:
         made = _translations(made, translations, cfg)
     return sorted((s for _, s in made), key=lambda s: (s.start_s, s.end_s)), guesses

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .. import models
 from ..config import SpeechConfig
 from ..models import ModelRef
 from ..records import Event, LanguageGuess, Segment, Turn
@@ -65,6 +66,7 @@ class SpeechStage:
     cfg: SpeechConfig
     engine: SpeechEngine
     text_lid: TextLanguage | None
+    confusions: language.Confusions | None = None
 
     def process(self, track, shots: list[Event], turns: list[Turn] | None = None,
                 progress: Callable[[str, float], None] | None = None) -> SpeechResult:
@@ -94,7 +96,7 @@ class SpeechStage:
         t0 = time.perf_counter()
         heard = language.Evidence.alone([]) if cfg.language else language.evidence(audio, turns, self.engine, cfg)
         fire = [any(t.start_s <= s <= t.end_s for s in shot_times) for t in turns]
-        guesses = language.decide(turns, heard, cfg, fire)
+        guesses = language.decide(turns, heard, cfg, fire, self.confusions)
         timings["language"] = time.perf_counter() - t0
 
         windows = pack(turns, [g.language for g in guesses], cfg, audio.size / SAMPLE_RATE_HZ)
@@ -149,9 +151,13 @@ class SpeechStage:
         return transcripts, translations
 
 
-def load_engine(cfg: SpeechConfig, model: ModelRef, text_lid_model: ModelRef | None) -> SpeechStage:
-    """The speech stage with its engine and cross-check model loaded."""
-    return SpeechStage(cfg, engine.load(cfg, model), TextLanguage(text_lid_model) if text_lid_model else None)
+def load_engine(cfg: SpeechConfig, model: ModelRef, text_lid_model: ModelRef | None,
+                confusions: ModelRef | None = None) -> SpeechStage:
+    """The speech stage with its engine, its cross-check model and the table of where the
+    engine's model confuses languages (``models.confusions_for``; None: none known)."""
+    known = language.Confusions.from_dict(models.load_yaml(confusions)) if confusions else None
+    return SpeechStage(cfg, engine.load(cfg, model), TextLanguage(text_lid_model) if text_lid_model else None,
+                       known)
 
 
 def mask_shots(audio_16k: np.ndarray, times_s: list[float], cfg: SpeechConfig) -> np.ndarray:
