@@ -65,7 +65,8 @@ def test_timeline_sheet_reads_top_to_bottom_with_shots_and_speech(case):
 
 def test_cyrillic_text_round_trips_through_xlsx_and_bom_csv(case):
     ws = openpyxl.load_workbook(case / "case.xlsx")["Segments"]
-    texts = [r[0] for r in ws.iter_rows(min_row=2, min_col=14, max_col=14, values_only=True)]
+    col = [c.value for c in ws[1]].index("text") + 1
+    texts = [r[0] for r in ws.iter_rows(min_row=2, min_col=col, max_col=col, values_only=True)]
     assert any(any("\u0400" <= ch <= "\u04ff" for ch in (t or "")) for t in texts)
     raw = (case / "segments.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
