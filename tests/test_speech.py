@@ -347,3 +347,34 @@ def test_long_english_and_russian_turns_stay_right_and_unflagged(stage_for, name
     assert long and all(g.language == language and not g.language_uncertain and not g.could_be
                         and g.language_prob >= 0.9 for g in long), long
 
+
+
+#: real audio on which Whisper base writes what was not said, what makes it, and the flags that must say so
+INVENTED = [
+    ("scene/dog__doggy_dog_park.wav", {}, True, {"high_no_speech_prob", "repetition_loop"}),  # "ne kadar" x5, barking
+    ("events/gunshot_auto_burst_02.wav", {}, True, {"high_no_speech_prob"}),  # a count over a rifle burst
+    ("speech/empty.wav", {}, True, {"high_no_speech_prob"}),  # dots over a second of hiss
+    ("speech/trust/ckb__fleurs_clip12.wav", {"language": "en"}, False, {"low_avg_logprob"}),  # Kurdish as English
+]
+INVENTED_FLAGS = {"high_no_speech_prob", "repetition_loop", "low_avg_logprob", "high_compression_ratio",
+                  "text_in_non_speech", "translation_low_confidence"}
+
+
+@pytest.mark.parametrize("name, changes, whole, expected", INVENTED)
+def test_text_whisper_invents_on_real_audio_is_flagged(stage_for, name, changes, whole, expected):
+    """Non-speech given to Whisper as a turn (a diarizer's mistake: barking, a burst of fire,
+    hiss), and speech forced into a language it is not in: Whisper writes something, and every
+    segment of it carries the flags that tell a reviewer not to trust it."""
+    p = SPEECH.parent / name
+    _, tracks, _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
+    turns = [Turn(0, 0.0, min(tracks[0].duration_s, 28.0), "A", "diarization")] if whole else None
+    segments = stage_for(**changes).process(tracks[0], [], turns).segments
+    assert segments, "Whisper wrote nothing here: the case no longer tests the flags"
+    for s in segments:
+        assert expected <= set(s.flags), (s.text, s.flags)
+
+
+@pytest.mark.parametrize("name", ["jfk_en.flac", "de_01.wav", "es_01.wav", "it_01.wav", "hotwords_en.mp3"])
+def test_clean_speech_carries_no_invented_text_flag(stage_for, name):
+    segments = stage_for().process(_track(name), []).segments
+    assert segments and not any(INVENTED_FLAGS & set(s.flags) for s in segments), [(s.text, s.flags) for s in segments]
