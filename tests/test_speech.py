@@ -297,6 +297,29 @@ def test_every_word_lies_in_the_audio_whisper_heard():
     assert all(s.end_s > s.start_s for s in segs if s.text), [(s.start_s, s.text) for s in segs if s.end_s <= s.start_s]
 
 
+def test_words_whisper_hears_outside_every_turn_are_flagged_text_in_non_speech():
+    """MEE014's headset channel of the ES2004 meeting: he says little, the others leak in, and
+    Whisper writes words into the context around his turns. Segments whose words lie mostly
+    outside every turn are flagged text_in_non_speech, and only those."""
+    from audiopipe import diarize
+
+    cfg = config.load("default")
+    diarizer = diarize.load(cfg.diarization, models.resolve(cfg.diarization.segmentation_model),
+                            models.resolve(cfg.diarization.embedding_model))
+    p = SPEECH.parent / "diarization" / "ami_es2004_sources" / "MEE014.wav"
+    _, (track,), _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
+    turns = diarizer(track)
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    segs = [s for s in stage.process(track, [], turns).segments if s.words]
+
+    def outside(s) -> bool:
+        mids = [0.5 * (w.start_s + w.end_s) for w in s.words]
+        return sum(not any(t.start_s <= m <= t.end_s for t in turns) for m in mids) > len(mids) / 2
+
+    flagged = [s for s in segs if "text_in_non_speech" in s.flags]
+    assert flagged and all(outside(s) for s in flagged) and not any(outside(s) for s in segs if s not in flagged)
+
+
 def test_timestamp_tokens_cut_segments_and_say_where_to_go_on():
     ts = 50364  # Whisper's first timestamp token (multilingual vocabulary)
     segs, resume = split_by_timestamps([ts, 1, 2, ts + 100, ts + 100, 3, ts + 250], ts, 10.0)
