@@ -376,7 +376,7 @@ def trust(device: str) -> None:
     inside = [lc.decide(c, t, e, cfg.speech, shipped) for c, t, e in heard]
     for what, ds in (("the table fitted on all clips (in sample)", inside),
                      ("each voice group with the table fitted without it (held out)", held)):
-        cw = [d.clip.path.name for d in ds if not d.right and not d.flagged and d.prob >= 0.0]
+        cw = [d.clip.path.name for d in ds if not d.right and not d.flagged]
         print(f"  VAD turns, {what}: confidently wrong {len(cw)}/{len(ds)} {cw}; ECE "
               f"{_ece([d.prob for d in ds], [d.right for d in ds]):.3f}")
 
