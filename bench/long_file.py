@@ -118,7 +118,7 @@ def main() -> None:
     speakers = len({turn["speaker"] for turn in result["turns"]})
     stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k in ("decode", "events", "diarization", "speech"))
     print(f"{path.name}: {audio_s / 60:.0f} min of 48-kHz stereo, speech {'on' if args.speech else 'off'}, "
-          f"diarization settings {'before v2' if args.previous_diarization else 'of configs/default.yaml'}")
+          f"diarization settings {'before v2' if args.previous_diarization else 'of audiopipe/configs/default.yaml'}")
     print(f"  wall {wall:.0f} s (RTF {wall / audio_s:.3f}); {stages}; diarization RTF {t['diarization'] / audio_s:.3f}")
     print(f"  peak memory {peak_gb:.2f} GB resident (models and the mapped native-rate track included), "
           f"{anon.peak_bytes / 1024 ** 3:.2f} GB anonymous")
