@@ -269,24 +269,30 @@ def test_cut_gaps_map_back_to_track_times():
     assert w.span_s(1.8, 2.6) == (10.0, 10.6) and w.span_s(1.5, 2.3) == (2.5, 3.0)
 
 
+def _headset(name: str) -> tuple[list[Turn], list]:
+    """One speaker's own headset channel of the ES2004 meeting (others leak into it), diarized
+    and transcribed with the default config: its turns and its segments."""
+    from audiopipe import diarize
+
+    cfg = config.load("default")
+    diarizer = diarize.load(cfg.diarization, models.resolve(cfg.diarization.segmentation_model),
+                            models.resolve(cfg.diarization.embedding_model))
+    p = SPEECH.parent / "diarization" / "ami_es2004_sources" / name
+    _, (track,), _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
+    turns = diarizer(track)
+    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
+    return turns, stage.process(track, [], turns).segments
+
+
 def test_every_word_lies_in_the_audio_whisper_heard():
     """MEO015's own headset channel of the ES2004 meeting, diarized and transcribed: the
     other speakers leak into it, and Whisper times some words into the gaps cut out between
     turns. Every word lies in a turn or its pack_pad_s of context (once one spanned 30.1-42.9 s
     across a cut), and no segment is of zero length (words outside the turns were held to the
     turn's edge)."""
-    from audiopipe import diarize
-
-    cfg = config.load("default")
-    diarizer = diarize.load(cfg.diarization, models.resolve(cfg.diarization.segmentation_model),
-                            models.resolve(cfg.diarization.embedding_model))
-    p = SPEECH.parent / "diarization" / "ami_es2004_sources" / "MEO015.wav"
-    _, (track,), _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
-    turns = diarizer(track)
-    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
-    segs = stage.process(track, [], turns).segments
+    turns, segs = _headset("MEO015.wav")
     assert len(segs) >= 5
-    pad = cfg.speech.pack_pad_s + 0.002
+    pad = config.load("default").speech.pack_pad_s + 0.002
 
     def heard(t_s: float) -> bool:
         return any(t.start_s - pad <= t_s <= t.end_s + pad for t in turns)
@@ -301,16 +307,8 @@ def test_words_whisper_hears_outside_every_turn_are_flagged_text_in_non_speech()
     """MEE014's headset channel of the ES2004 meeting: he says little, the others leak in, and
     Whisper writes words into the context around his turns. Segments whose words lie mostly
     outside every turn are flagged text_in_non_speech, and only those."""
-    from audiopipe import diarize
-
-    cfg = config.load("default")
-    diarizer = diarize.load(cfg.diarization, models.resolve(cfg.diarization.segmentation_model),
-                            models.resolve(cfg.diarization.embedding_model))
-    p = SPEECH.parent / "diarization" / "ami_es2004_sources" / "MEE014.wav"
-    _, (track,), _ = ingest.load(MediaFile(p.name, str(p), p.stat().st_size), config.IngestConfig())
-    turns = diarizer(track)
-    stage = speech.load_engine(cfg.speech, models.resolve(cfg.speech.model), models.resolve("fasttext-lid176"))
-    segs = [s for s in stage.process(track, [], turns).segments if s.words]
+    turns, segs = _headset("MEE014.wav")
+    segs = [s for s in segs if s.words]
 
     def outside(s) -> bool:
         mids = [0.5 * (w.start_s + w.end_s) for w in s.words]
