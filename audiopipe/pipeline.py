@@ -57,8 +57,9 @@ class Analyzer:
             self.events_model = events.classifier(self.model_refs["events"])
         if cfg.speech.enabled:
             self.model_refs["speech"] = resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
-            if models.confusions_for(cfg.speech.model):
-                self.model_refs["language_confusions"] = resolve(models.confusions_for(cfg.speech.model))
+            confusions = models.confusions_for(cfg.speech.model)
+            if confusions:
+                self.model_refs["language_confusions"] = resolve(confusions)
             if cfg.speech.text_lid:
                 self.model_refs["text_lid"] = resolve("fasttext-lid176")
 

@@ -80,9 +80,7 @@ def _classifier(path: str, sha256: str) -> Classifier:
 def classifier(ref: models.ModelRef) -> Classifier:
     """The classifier a resolved model names (``models.resolve(cfg.classifier)``: the
     registry's, verified against its hash, or a JSON file written by ``train/events.py``)."""
-    path = Path(ref.path)
-    path = path if path.is_file() else path / next(iter(ref.sha256))
-    return _classifier(str(path), next(iter(ref.sha256.values())))
+    return _classifier(str(models.single_file(ref)), next(iter(ref.sha256.values())))
 
 
 def thresholds(cfg: EventsConfig, model: Classifier) -> tuple[float, float]:

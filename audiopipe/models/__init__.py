@@ -220,11 +220,15 @@ def confusions_for(name_or_path: str) -> str | None:
     return registry().get(name_or_path, {}).get("language_confusions")
 
 
+def single_file(ref: ModelRef) -> Path:
+    """The file of a resolved model that is one file: the path named, or the one file of its folder."""
+    path = Path(ref.path)
+    return path if path.is_file() else path / next(iter(ref.sha256))
+
+
 def load_yaml(ref: ModelRef) -> dict:
     """The one YAML file of a resolved registry model (e.g. a language-confusions table)."""
-    path = Path(ref.path)
-    path = path if path.is_file() else path / next(iter(ref.sha256))
-    return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    return yaml.safe_load(single_file(ref).read_text(encoding="utf-8")) or {}
 
 
 def resolve(name_or_path: str, models_dir: Path | None = None) -> ModelRef:
