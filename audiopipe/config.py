@@ -66,6 +66,7 @@ class EventsConfig:
     echo_drop_db: float = 8.0  # an onset this far below a recent event's peak ...
     echo_window_s: float = 0.6  # ... within this time of it is taken as its echo
     classifier: str = "gunshot-classifier"  # a registry model or a JSON file of train/events.py
+    audioset: str = "yamnet"  # the AudioSet network that hears each candidate (a registry model or its folder)
     # the calibrated score's cut points; None: the classifier's, chosen on its grouped cross-validation
     gunshot_threshold: float | None = None  # category "gunshot" from here
     possible_threshold: float | None = None  # "possible_gunshot" (and is_gunshot: counted in bursts) from here

@@ -55,6 +55,8 @@ class Analyzer:
         if cfg.events.enabled:
             self.model_refs["events"] = resolve(cfg.events.classifier)
             self.events_model = events.classifier(self.model_refs["events"])
+            self.model_refs["audioset"] = resolve(cfg.events.audioset)
+            self.audioset = events.network(self.model_refs["audioset"])
         if cfg.speech.enabled:
             self.model_refs["speech"] = resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
             confusions = models.confusions_for(cfg.speech.model)
@@ -133,7 +135,8 @@ class Analyzer:
         if cfg.events.enabled:
             t0 = time.perf_counter()
             for track in tracks:
-                evs, bursts = events.detect(track, cfg.events, self.events_model, first_burst_id=len(result.bursts))
+                evs, bursts = events.detect(track, cfg.events, self.events_model, first_burst_id=len(result.bursts),
+                                              net=self.audioset)
                 result.events.extend(evs)
                 result.bursts.extend(bursts)
             result.timings_s["events"] = time.perf_counter() - t0

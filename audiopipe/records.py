@@ -217,6 +217,7 @@ class Event:
     distance_m_min: float | None = None
     distance_m_max: float | None = None
     in_rhythm: bool = False  # score raised: keeps the rhythm of automatic fire with its neighbours
+    audioset_top3: str = ""  # the AudioSet network's three highest classes on the event's frame, with scores
 
 
 @dataclass(frozen=True)

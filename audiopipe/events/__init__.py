@@ -2,6 +2,7 @@
 a gunshot score, bursts with rate of fire, and supersonic crack / muzzle blast pairs.
 One module per job:
 
+- ``audioset``: the AudioSet network (YAMNet) that hears each candidate's frame (``network``);
 - ``onsets``: candidate transients, echoes removed (``candidates``, ``Candidate``);
 - ``features``: what describes each candidate, the classifier's inputs;
 - ``scoring``: the calibrated classifier, its cut points and categories;
@@ -9,10 +10,11 @@ One module per job:
 - ``cracks``: supersonic crack / muzzle blast pairs;
 - ``stage``: all of it on one track (``detect``).
 
-The pipeline calls ``classifier`` once per run and ``detect`` per track.
+The pipeline calls ``classifier`` and ``network`` once per run and ``detect`` per track.
 """
 
+from .audioset import network
 from .scoring import classifier
 from .stage import detect
 
-__all__ = ["classifier", "detect"]
+__all__ = ["classifier", "detect", "network"]

@@ -47,12 +47,19 @@ class Classifier:
         self.platt = (float(spec["calibration"]["a"]), float(spec["calibration"]["b"]))
         self.threshold = float(spec["threshold"])
         self.possible_threshold = float(spec["possible_threshold"])
+        # how the AudioSet network hears a candidate, when the classifier reads it (None: it does not)
+        self.audioset: dict | None = spec.get("audioset")
+        # the first stage over the acoustic features, whose log-odds the classifier reads where a
+        # voice covers the frame (``acoustic_in_speech``; None: no such stage)
+        self.acoustic: Classifier | None = Classifier(spec["acoustic"]) if "acoustic" in spec else None
 
     @classmethod
     def load(cls, path: str | Path) -> Classifier:
         return cls(json.loads(Path(path).read_text(encoding="utf-8")))
 
     def logit(self, f: dict[str, float]) -> float:
+        if self.acoustic is not None:
+            f = {**f, "acoustic_logit": self.acoustic.logit(f)}
         z = float(((vector(f, self.features) - self.mean) / self.scale) @ self.coef + self.intercept)
         return self.platt[0] * z + self.platt[1]
 
@@ -68,7 +75,9 @@ def vector(f: dict[str, float], names: list[str]) -> np.ndarray:
     v["log_flatness"] = math.log10(f["flatness"] + 1e-4)
     v["log_rise_time_ms"] = math.log10(f["rise_time_ms"])
     v["log_duration_ms"] = math.log10(max(1.0, f["duration_ms"]))
-    v["level_over_track_db"] = min(6.0, f["level_over_track_db"])
+    v["level_over_track_db"] = min(6.0, f.get("level_over_track_db", 0.0))
+    if "acoustic_logit" in f and "audioset_speech" in f:  # the acoustic evidence, where a voice masks the network's
+        v["acoustic_in_speech"] = f["audioset_speech"] * f["acoustic_logit"]
     return np.array([float(v[n]) for n in names], np.float64)
 
 

@@ -14,13 +14,60 @@ from __future__ import annotations
 from .. import models
 from ..config import EventsConfig
 from ..records import Burst, Event, Track
+from . import audioset
 from .cracks import pair_cracks
 from .onsets import Candidate, candidates
 from .rhythm import apply_rhythm, group_bursts
-from .scoring import Classifier, category, classifier, thresholds
+from .scoring import Classifier, category, classifier, logit, thresholds
+
+#: how a candidate is heard when the classifier does not say (a classifier of train/events.py
+#: that reads no AudioSet class): the shipped classifier's placement
+HEARING = {"onset_at_s": 0.2, "peak": 0.7, "classes": ["Gunshot, gunfire", "Machine gun", "Fusillade",
+                                                       "Artillery fire", "Cap gun"],
+           "speech_classes": ["Speech", "Child speech, kid speaking", "Conversation", "Narration, monologue",
+                              "Shout", "Yell", "Screaming"]}
 
 
-def _event(c: Candidate, track_index: int, score: float, cut: tuple[float, float]) -> Event:
+LOUDER_DB = 10.0  # a later onset this much louder than a candidate ends what the candidate's frame hears ...
+SAME_SOUND_S = 0.08  # ... unless it comes this soon (a blast after its crack, one sound)
+
+
+def _heard_until(cands: list[Candidate], reach_s: float) -> list[float | None]:
+    """Per candidate, the time to the first later candidate within ``reach_s`` that is
+    ``LOUDER_DB`` louder (None: none): a syllable's frame must not hear the shot that follows it."""
+    out: list[float | None] = []
+    for i, c in enumerate(cands):
+        until = None
+        for d in cands[i + 1:]:
+            if d.time_s - c.time_s >= reach_s:
+                break
+            if d.time_s - c.time_s > SAME_SOUND_S and d.features["peak_dbfs"] >= c.features["peak_dbfs"] + LOUDER_DB:
+                until = d.time_s - c.time_s
+                break
+        out.append(until)
+    return out
+
+
+def hear(cands: list[Candidate], track: Track, net: audioset.AudioSet, hearing: dict | None) -> list[str]:
+    """Each candidate heard by the AudioSet network on a frame placed on its onset
+    (``hearing``: the classifier's ``onset_at_s`` into the frame, the frame scaled to ``peak``),
+    up to the next louder candidate (``_heard_until``).
+    Adds ``audioset_gun`` (log-odds of the highest of the gun ``classes``) and ``audioset_speech``
+    (the highest of the ``speech_classes``: a voice over the frame, under which the network hears
+    little else) to each candidate's features; returns each candidate's three highest classes (``audioset_top3``)."""
+    hearing = hearing or HEARING
+    audio = track.audio_16k if track.audio_16k.size > 1 else audioset.to_16k(track.audio_native, track.native_rate_hz)
+    scores = net.on_onsets(audio, [c.time_s for c in cands], hearing["onset_at_s"], hearing.get("peak"),
+                             _heard_until(cands, audioset.FRAME_S - hearing["onset_at_s"]))
+    gun = net.index(hearing["classes"])
+    speech = net.index(hearing.get("speech_classes", HEARING["speech_classes"]))
+    for c, row in zip(cands, scores):
+        c.features["audioset_gun"] = logit(float(row[gun].max()))
+        c.features["audioset_speech"] = float(row[speech].max())
+    return [net.top(row) for row in scores]
+
+
+def _event(c: Candidate, track_index: int, score: float, cut: tuple[float, float], top3: str) -> Event:
     f = c.features
     return Event(
         track=track_index, time_s=c.time_s, peak_dbfs=f["peak_dbfs"],
@@ -29,17 +76,21 @@ def _event(c: Candidate, track_index: int, score: float, cut: tuple[float, float
         impulsiveness_db=f["impulsiveness_db"], decay_db_per_ms=f["decay_db_per_ms"],
         attack_db=f["attack_db"], flatness=f["flatness"], low_band_ratio=f["low_band_ratio"],
         tail_db=f["tail_db"], level_over_track_db=f["level_over_track_db"], clipped=f["clipped"],
-        gunshot_score=score, is_gunshot=score >= cut[1], category=category(score, cut))
+        gunshot_score=score, is_gunshot=score >= cut[1], category=category(score, cut), audioset_top3=top3)
 
 
 
-def detect(track: Track, cfg: EventsConfig, model: Classifier | None = None, first_burst_id: int = 0
-           ) -> tuple[list[Event], list[Burst]]:
-    """All gunshot-like events of one track (``candidates``), scored by the classifier
-    (``model``, else the one ``cfg.classifier`` names), raised by the rhythm of automatic
-    fire, crack and blast paired, grouped into bursts."""
+def detect(track: Track, cfg: EventsConfig, model: Classifier | None = None, first_burst_id: int = 0,
+           net: audioset.AudioSet | None = None) -> tuple[list[Event], list[Burst]]:
+    """All gunshot-like events of one track (``candidates``), each heard by the AudioSet network
+    (``net``, else the one ``cfg.audioset`` names), scored by the classifier (``model``, else
+    the one ``cfg.classifier`` names), raised by the rhythm of automatic fire, crack and blast
+    paired, grouped into bursts."""
     model = model or classifier(models.resolve(cfg.classifier))
+    net = net or audioset.network(models.resolve(cfg.audioset))
     cut = thresholds(cfg, model)
-    evs = [_event(c, track.index, model.score(c.features), cut) for c in candidates(track, cfg)]
+    cands = candidates(track, cfg)
+    tops = hear(cands, track, net, model.audioset)
+    evs = [_event(c, track.index, model.score(c.features), cut, top) for c, top in zip(cands, tops)]
     evs = pair_cracks(apply_rhythm(evs, cfg, cut), cfg)
     return group_bursts(evs, cfg, track.index, first_burst_id)

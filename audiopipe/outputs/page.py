@@ -101,7 +101,8 @@ def _fill(template: str, title: str, script: str, data: Any) -> str:
 _SEGMENT_KEYS = ["row_id", "track", "start_s", "end_s", "speaker", "language", "language_prob",
                  "language_uncertain", "text", "text_en", "flags", "reviewed_text", "reviewed_language",
                  "reviewed_speaker", "reviewer_note", "reviewed_by"]
-_EVENT_KEYS = ["row_id", "track", "time_s", "category", "is_gunshot", "gunshot_score", "peak_dbfs", "burst_id",
+_EVENT_KEYS = ["row_id", "track", "time_s", "category", "is_gunshot", "gunshot_score", "audioset_top3", "peak_dbfs",
+               "burst_id",
                "clipped", "reviewed_is_gunshot", "reviewer_note", "reviewed_by"]
 
 

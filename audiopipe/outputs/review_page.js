@@ -129,7 +129,10 @@
       const what = (CATEGORY_WORDS[l.category] || l.category) + ", score " + l.gunshot_score.toFixed(2) +
         (l.peak_dbfs === null ? "" : ", " + Math.round(l.peak_dbfs) + " dBFS") +
         (l.burst_id === null ? "" : ", burst " + l.burst_id);
-      tr.append(el("td", "what", what));
+      const cell = el("td", "what", what);
+      // what else it sounded like: the AudioSet network's three highest classes on the event's frame
+      if (given(l.audioset_top3)) cell.append(el("div", "sounds-like", "sounds like: " + l.audioset_top3));
+      tr.append(cell);
     }
     tr.append(reviewedCell(l));
     const flags = el("td");

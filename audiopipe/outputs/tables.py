@@ -41,7 +41,7 @@ SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "st
                    "nearest_event_s", "nearest_event_offset_s", "events_within_window",
                    "row_id", *REVIEW_COLUMNS["Segments"]]
 EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "category", "is_gunshot",
-                 "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
+                 "audioset_top3", "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
                  "impulsiveness_db", "level_over_track_db", "in_rhythm", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
                  "distance_m_min", "distance_m_max", "nearest_segment", "speech_offset_s", "speaker",
                  "language", "text", "row_id", *REVIEW_COLUMNS["Events"]]
@@ -113,7 +113,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "file": f, "sha256": sha, "track": e["track"], "time_s": e["time_s"], "time_hms": hms(e["time_s"]),
                 "burst_id": e["burst_id"], "gunshot_score": e["gunshot_score"],
                 "category": e.get("category"), "is_gunshot": e["is_gunshot"],
-                "peak_dbfs": e["peak_dbfs"], "rise_time_ms": e["rise_time_ms"], "duration_ms": e["duration_ms"],
+                "audioset_top3": e.get("audioset_top3", ""), "peak_dbfs": e["peak_dbfs"], "rise_time_ms": e["rise_time_ms"], "duration_ms": e["duration_ms"],
                 "centroid_hz": e["centroid_hz"], "bandwidth_hz": e["bandwidth_hz"],
                 "high_band_ratio": e["high_band_ratio"], "impulsiveness_db": e["impulsiveness_db"],
                 "level_over_track_db": e.get("level_over_track_db"), "in_rhythm": e.get("in_rhythm", False),
@@ -131,7 +131,8 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                                  "what": f"{_CATEGORY_WORDS.get(e.get('category'), 'gunshot-like event')}, "
                                          f"score {e['gunshot_score']:.2f}, "
                                          f"{e['peak_dbfs']:.0f} dBFS"
-                                         + (f", burst {e['burst_id']}" if e["burst_id"] is not None else ""),
+                                         + (f", burst {e['burst_id']}" if e["burst_id"] is not None else "")
+                                         + (f"; sounds like {e['audioset_top3']}" if e.get("audioset_top3") else ""),
                                  "flags": "clipped" if e["clipped"] else "",
                                  "row_id": row_id(sha, e["track"], "e", j)})
         for b in r.get("bursts", []):
