@@ -499,12 +499,10 @@ def held_out(vs: list[Variant], logits: list[list[float]], fold_of: dict[str, in
     return {**{key: tuple(int(x) for x in v) for key, v in sums.items()}, "cuts": cuts}
 
 
-def train(out: Path = OUT, log=print) -> dict:
-    vs = dataset()
-    n_pos = sum(y == 1 for v in vs for y in v.labels)
-    n_neg = sum(y == 0 for v in vs for y in v.labels)
-    log(f"{len(vs)} variants of {len(clips())} clips ({len({v.clip.group for v in vs})} recordings): "
-        f"{n_pos} shots, {n_neg} non-shots")
+def prepare(vs: list[Variant], log=print) -> tuple[dict, list[tuple[str, float, float]]]:
+    """What the classifier reads, set on every candidate of ``vs``: the hearing chosen on the
+    folds (``choose_hearing``; its table printed) and the acoustic first stage's out-of-fold
+    log-odds (``acoustic_logit``)."""
     hearing, table = choose_hearing(vs)
     log("where the onset sits in the frame, and the frame's scaling (file AUC out of fold; as recorded / all variants):")
     for key, auc_clean, auc_all in table:
@@ -514,6 +512,16 @@ def train(out: Path = OUT, log=print) -> dict:
     for v, zs in zip(vs, acoustic_oof):
         for f, z in zip(v.features, zs):
             f["acoustic_logit"] = z
+    return hearing, table
+
+
+def train(out: Path = OUT, log=print) -> dict:
+    vs = dataset()
+    n_pos = sum(y == 1 for v in vs for y in v.labels)
+    n_neg = sum(y == 0 for v in vs for y in v.labels)
+    log(f"{len(vs)} variants of {len(clips())} clips ({len({v.clip.group for v in vs})} recordings): "
+        f"{n_pos} shots, {n_neg} non-shots")
+    hearing, table = prepare(vs, log)
     cv = cross_validate(vs)
     spec = fit(vs)
     spec["acoustic"] = fit(vs, ACOUSTIC)

@@ -102,14 +102,16 @@ def rhythm_chains(times: list[float], cfg: EventsConfig, levels_db: list[float] 
 
 def apply_rhythm(events: list[Event], cfg: EventsConfig, cut: tuple[float, float]) -> list[Event]:
     """Raise the score of the events that keep the rhythm of automatic fire with at least one
-    event that is a gunshot on its own (see the module docstring); events below
-    ``rhythm_min_score`` take no part."""
+    event that is a gunshot on its own, or in a chain whose every round scores at least
+    ``rhythm_anchor_min_score`` (three near misses in one steady train are one burst's evidence
+    heard three times; see the module docstring); events below ``rhythm_min_score`` take no part."""
     if cfg.rhythm_bonus <= 0:
         return events
     idx = [i for i, e in enumerate(events) if e.gunshot_score >= cfg.rhythm_min_score]
     members = {idx[k] for chain in rhythm_chains([events[i].time_s for i in idx], cfg,
                                                   [events[i].peak_dbfs for i in idx])
-               if any(events[idx[k]].is_gunshot for k in chain) for k in chain}
+               if any(events[idx[k]].is_gunshot for k in chain)
+               or min(events[idx[k]].gunshot_score for k in chain) >= cfg.rhythm_anchor_min_score for k in chain}
     out = list(events)
     for i in members:
         score = logistic(logit(events[i].gunshot_score) + cfg.rhythm_bonus)
