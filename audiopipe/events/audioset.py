@@ -1,5 +1,5 @@
 """The AudioSet network (YAMNet, 521 classes) heard on 0.975-s frames of 16-kHz audio
-(``AudioSet``, ``network``). Records: ``Heard``.
+(``AudioSet``, ``network``).
 
 YAMNet (Google, Apache-2.0; MobileNet-v1 trained on AudioSet) is the registry model
 ``yamnet``: a TensorFlow Lite file and its class map, run with LiteRT (``ai-edge-litert``) on
@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import functools
 import threading
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,15 +28,7 @@ RATE_HZ = 16000
 FRAME = 15600  # samples of one frame (0.975 s at 16 kHz)
 FRAME_S = FRAME / RATE_HZ
 QUIET_RMS = 1e-4  # = onsets.LEAD_IN_RMS: the quiet a frame is padded with beyond the audio
-EMBEDDING_TENSOR = "yamnet_frames/global_average_pooling2d/Mean"
-
-
-@dataclass(frozen=True)
-class Heard:
-    """What the network heard on one frame."""
-
-    start_s: float  # where the frame starts in the track (may be negative: padded with quiet)
-    scores: np.ndarray  # float32, shape = (521,), sigmoid class scores (index: the class map's row)
+BATCH = 256  # frames cut and scored at a time (16 MB)
 
 
 class AudioSet:
@@ -74,26 +65,24 @@ class AudioSet:
                 out[i] = self._interpreter.get_tensor(self._scores)[0]
         return out
 
-    def hear(self, audio_16k: np.ndarray, starts_s: list[float]) -> list[Heard]:
-        """The frames of a track that start at ``starts_s`` (padded with quiet beyond it)."""
-        frames = np.stack([cut(audio_16k, s) for s in starts_s]) if starts_s else np.zeros((0, FRAME), np.float32)
-        return [Heard(s, row) for s, row in zip(starts_s, self.scores(frames))]
-
     def on_onsets(self, audio_16k: np.ndarray, times_s: list[float], onset_at_s: float, peak: float | None,
                   until_s: list[float | None] | None = None) -> np.ndarray:
         """Class scores of one frame per onset, the onset ``onset_at_s`` into its frame, each
         frame scaled to the peak ``peak`` (None: as recorded). ``until_s``: per onset, how long
         after it the frame is heard (the rest replaced by quiet; None: to the frame's end).
+        Frames are cut ``BATCH`` at a time, so memory stays bounded on an hour of candidates.
         Returns shape = (n, 521)."""
-        if not times_s:
-            return np.zeros((0, len(self.classes)), np.float32)
-        frames = np.stack([cut(audio_16k, t - onset_at_s) for t in times_s])
-        for frame, until in zip(frames, until_s or []):
-            if until is not None:
-                silence_after(frame, onset_at_s + until)
-        if peak is not None:
-            frames *= peak / (np.abs(frames).max(axis=1, keepdims=True) + 1e-9)
-        return self.scores(frames)
+        out = np.zeros((len(times_s), len(self.classes)), np.float32)
+        until_s = until_s or [None] * len(times_s)
+        for a in range(0, len(times_s), BATCH):
+            frames = np.stack([cut(audio_16k, t - onset_at_s) for t in times_s[a: a + BATCH]])
+            for frame, until in zip(frames, until_s[a: a + BATCH]):
+                if until is not None:
+                    silence_after(frame, onset_at_s + until)
+            if peak is not None:
+                frames *= peak / (np.abs(frames).max(axis=1, keepdims=True) + 1e-9)
+            out[a: a + frames.shape[0]] = self.scores(frames)
+        return out
 
     def top(self, scores: np.ndarray, k: int = 3) -> str:
         """The ``k`` highest classes with their scores, e.g. ``Fireworks 0.41; Explosion 0.22; ...``."""
