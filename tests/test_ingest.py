@@ -207,3 +207,59 @@ def test_non_utf8_and_very_long_names_are_found_and_printable(tmp_path):
     assert "\\xe9" in m.path
     m.path.encode("utf-8")  # printable: always writable to JSON/CSV
     assert os.path.exists(m.abs_path)
+
+
+# What a file is, said before anything is decided about it (ingest.container): the content's
+# format against its name, a WAV's declared length against what it holds, bytes after the end.
+
+def _wav_of(tmp_path, audio_rate, name="speech.wav", seconds=None):
+    import soundfile as sf
+
+    audio, rate = audio_rate
+    if seconds is not None:
+        audio = audio[:, : int(seconds * rate)]
+    path = tmp_path / name
+    sf.write(str(path), audio.T, rate, subtype="PCM_16", format="WAV")
+    return path
+
+
+def test_a_wav_cut_short_is_flagged_shorter_than_declared(tmp_path, de):
+    """The real German recording as a 5.3-s WAV, cut to 1.9 s of bytes: the header still
+    declares 5.3 s. FFmpeg decodes the 1.9 s without a word; the Files sheet says so."""
+    full = _wav_of(tmp_path, de, seconds=5.3)
+    _, _, flags = _load(full)
+    assert flags == []
+    cut = tmp_path / "cut.wav"
+    audio, rate = de
+    cut.write_bytes(full.read_bytes()[: 44 + int(1.9 * rate) * 2 * audio.shape[0]])
+    _, (t,), flags = _load(cut)
+    assert abs(t.duration_s - 1.9) < 0.01
+    assert flags == ["shorter_than_declared_track_0"]
+
+
+def test_a_wav_named_mp4_is_analysed_and_flagged_with_the_format_found(tmp_path, de):
+    path = _wav_of(tmp_path, de, name="video.mp4", seconds=5.0)
+    _, (t,), flags = _load(path)
+    assert abs(t.duration_s - 5.0) < 0.01 and flags == ["content_not_extension_wav"]
+    # a name without a known extension says nothing to disagree with
+    other = tmp_path / "evidence_0001"
+    other.write_bytes(path.read_bytes())
+    assert _load(other)[2] == []
+
+
+@pytest.mark.parametrize("name,codec", [("clip.mp4", "aac"), ("clip.mkv", "libopus"), ("clip.wav", None)])
+def test_bytes_after_the_end_of_the_container_are_flagged(tmp_path, jfk, name, codec):
+    """The real JFK speech in an MP4, a Matroska file and a WAV, then 5,000 bytes appended
+    (another file's start, here random): ``trailing_bytes``; the same files whole: no flag."""
+    audio, rate = jfk
+    if codec is None:
+        path = _wav_of(tmp_path, jfk, name=name)
+    else:
+        frame = {"aac": 1024, "libopus": 960}[codec]
+        path = encode(tmp_path / name, [(audio[:, : audio.shape[1] // frame * frame], 48000 if codec == "libopus" else rate)],
+                      codec)
+    assert _load(path)[2] == []
+    joined = tmp_path / f"joined_{name}"
+    joined.write_bytes(path.read_bytes() + np.random.default_rng(0).bytes(5000))
+    _, (t,), flags = _load(joined)
+    assert "trailing_bytes" in flags and t.duration_s > 10, flags

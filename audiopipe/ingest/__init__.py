@@ -1,6 +1,8 @@
 """Ingest: walk the evidence folder, hash, probe and decode every audio track. One module per job:
 
 - ``files``: the media files under a folder, what is skipped, sizes and SHA-256;
+- ``container``: what a file is by its own bytes (its format against its name, a WAV's
+  declared length, bytes after the container's end: ``inspect``);
 - ``media``: container and stream facts (``probe``);
 - ``tracks``: every audio track decoded, 16 kHz mono and native rate (``decode``, ``load``).
 

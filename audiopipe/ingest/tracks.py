@@ -18,6 +18,7 @@ import numpy as np
 from ..config import IngestConfig
 from ..errors import CorruptMedia, NoAudioStream, OutputError, UnsupportedCodec
 from ..records import MediaFile, Probe, Track
+from .container import inspect
 from .files import check_size
 from .media import open_media, probe, seconds
 
@@ -203,8 +204,10 @@ def decode(media: MediaFile, probed: Probe, cfg: IngestConfig) -> tuple[list[Tra
 
 
 def load(media: MediaFile, cfg: IngestConfig) -> tuple[Probe, list[Track], list[str]]:
-    """Size check, probe and decode of one file (the hash is taken by the caller)."""
+    """Size check, what the file's bytes say it is (``container.inspect``), probe and decode of
+    one file (the hash is taken by the caller)."""
     check_size(media, cfg)
+    said = inspect(media.abs_path, media.path)
     probed = probe(media.abs_path, media.path)
     tracks, flags = decode(media, probed, cfg)
-    return probed, tracks, flags
+    return probed, tracks, flags + [f for f in said if f not in flags]
