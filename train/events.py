@@ -2,8 +2,8 @@
 
     python train/events.py [--out audiopipe/models/gunshot_classifier.json]   (make train-events)
 
-Data: the 43 real clips of ``shared/media/events`` and ``events/more`` (``train/clips.csv``:
-label, kind, source recording, shot onsets). Each clip is heard as recorded (after 0.5 s of
+Data: the 47 real clips of ``shared/media/events``, ``events/more`` and the look-alikes of
+``scene/`` (``train/clips.csv``: label, kind, source recording, shot onsets). Each clip is heard as recorded (after 0.5 s of
 faint noise) and in ``AUGMENTATIONS`` variants that a phone would make of it: gain (clipping
 included), distance (low-pass, reverberation), real speech of the AMI meetings
 (``diarization/``, never the ``speech/`` recordings the benches score) or noise under it at
@@ -14,15 +14,19 @@ time: a shot when within 25 ms of an annotated onset, nothing (left out) 25-80 m
 and the speech under them. Clips whose shots are not all annotated (``complete`` = 0) give
 only their annotated shots.
 
-Model: a logistic regression over the candidates' features (``FEATURES``), balanced
-classes, L2 (``C``). Validation is grouped by source recording (never the same recording in
-training and test): ``FOLDS`` folds, gunshot and look-alike recordings dealt out in turn.
-The out-of-fold scores give the Platt calibration, the reliability table, the threshold
-(``choose_threshold``) and the per-fold figures printed at the end. The final model is fitted
-on everything and written as JSON with the figures it was chosen on.
+Every candidate is heard by YAMNet (``stage.hear``) on each frame placement of ``HEARINGS``;
+the one with the best out-of-fold file AUC on the clips as recorded is kept (``choose_hearing``).
+Model: a first stage, a logistic regression over the ``ACOUSTIC`` features, whose out-of-fold
+log-odds feed the second, a logistic regression over ``FEATURES`` (YAMNet's gun and speech
+scores, the acoustic log-odds under a voice); balanced classes, L2 (``C``). Validation is
+grouped by source recording (never the same recording in training and test): ``FOLDS`` folds,
+gunshot and look-alike recordings dealt out in turn. The out-of-fold scores give the Platt
+calibration, the reliability table, the cut points (``choose_thresholds``: the look-alike
+budgets of the targets) and the per-fold figures printed at the end. Both stages are then
+fitted on everything and written as JSON with the figures they were chosen on.
 
-Deterministic: seeded augmentation, a deterministic solver, rounded weights; the same
-inputs give the same file (its SHA-256 is printed; ``audiopipe/models/registry.yaml`` holds it).
+Deterministic: seeded augmentation, a deterministic solver, LiteRT's XNNPack path for YAMNet,
+rounded weights; the same inputs give the same file (its SHA-256 is printed; ``audiopipe/models/registry.yaml`` holds it).
 """
 
 from __future__ import annotations

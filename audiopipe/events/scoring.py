@@ -1,14 +1,15 @@
 """The gunshot classifier and its categories.
 
-The gunshot score is a probability: a logistic regression over eight features of each
-candidate (``Classifier``, weights in ``audiopipe/models/gunshot_classifier.json``), trained by
-``train/events.py`` on the real shots and look-alikes of shared/media (with phone-like
-augmentations and real speech under them) and calibrated (Platt) on its cross-validation
-grouped by source recording. Its two cut points come from that cross-validation too:
-``possible_gunshot`` (and ``is_gunshot``: counted in bursts and the timeline) from the
-threshold that best trades gunshot files found against look-alike files called, ``gunshot``
-from the one at which at most 15 % of look-alike files are called.
-"""
+The gunshot score is a probability: a logistic regression (``Classifier``, weights in
+``audiopipe/models/gunshot_classifier.json``) over what the AudioSet network heard on the
+candidate's frame (the log-odds of its highest gun class, its highest speech class) and, under
+a voice, the log-odds of a first stage over eight acoustic features (``acoustic``, the same
+form). Trained by ``train/events.py`` on the real shots and look-alikes of shared/media (with
+phone-like augmentations and real speech under them) and calibrated (Platt) on its
+cross-validation grouped by source recording. Its two cut points come from that
+cross-validation too, on the clips as recorded: ``possible_gunshot`` (and ``is_gunshot``:
+counted in bursts and the timeline) from the lowest score at which at most 10 % of the
+look-alike clips are called, ``gunshot`` from the lowest at which at most 3 % are."""
 
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ def logistic(z: float) -> float:
 class Classifier:
     """The gunshot classifier: a logistic regression over the candidates' features,
     calibrated on grouped cross-validation (``train/events.py`` writes it; see its JSON for
-    the data, the folds and the figures it was chosen on).
+    the data, the folds, the hearing and the figures it was chosen on). A classifier file with
+    an ``acoustic`` first stage gives its log-odds to the second as ``acoustic_logit``; one
+    without (``train/events.py`` of before) reads the acoustic features directly.
 
     score(f) = 1 / (1 + exp(-(a * (w . (v(f) - mean) / scale + b) + c))), where v(f) is the
     feature vector (``FEATURES``; log scales and bounds applied by ``vector``) and (a, c) the
