@@ -158,6 +158,10 @@ def test_filters_hide_the_lines_they_leave_out(opened):
     assert 0 < len(english) < sum(1 for s in result["segments"])
     assert len(english) == sum(1 for s in result["segments"] if s["language"] == "en")
     assert len(_visible(pg, "#lines tr.event")) == len(shots)  # the language leaves shots alone
+    # each shot line says what else it sounded like: the AudioSet classes of its result.json event
+    tops = {e["audioset_top3"] for e in result["events"] if e["is_gunshot"]}
+    assert all("sounds like: " in r["text"] and r["text"].split("sounds like: ")[1].split("\n")[0] in tops
+               for r in shots), shots
     pg.uncheck("#f-gunshot")
     pg.uncheck("#f-possible_gunshot")
     assert _visible(pg, "#lines tr.event") == []
