@@ -32,30 +32,27 @@ BY_EXTENSION = {
 }
 
 
+#: the first bytes of each format: (every (offset, bytes) that must be there, the format), in order
+MAGIC: list[tuple[tuple[tuple[int, bytes], ...], str]] = [
+    (((0, b"RIFF"), (8, b"WAVE")), "wav"), (((0, b"RF64"), (8, b"WAVE")), "wav"), (((0, b"BW64"), (8, b"WAVE")), "wav"),
+    (((4, b"ftyp"),), "mp4"),
+    (((0, b"\x1a\x45\xdf\xa3"),), "matroska"),
+    (((0, b"OggS"),), "ogg"),
+    (((0, b"fLaC"),), "flac"),
+    (((0, b"#!AMR"),), "amr"),
+    (((0, b"FORM"), (8, b"AIFF")), "aiff"), (((0, b"FORM"), (8, b"AIFC")), "aiff"),
+    (((0, b"\x30\x26\xb2\x75"),), "asf"),
+    (((0, b"FLV"),), "flv"),
+    (((0, b"caff"),), "caf"),
+    (((0, b"ID3"),), "mp3"),  # an ID3 tag opens MP3 files (ADTS AAC with one is rare)
+]
+
+
 def sniff(head: bytes) -> str | None:
     """The format the first bytes of a file say, or None when they say none of ``BY_EXTENSION``'s."""
-    if head[:4] in (b"RIFF", b"RF64", b"BW64") and head[8:12] == b"WAVE":
-        return "wav"
-    if head[4:8] == b"ftyp":
-        return "mp4"
-    if head[:4] == b"\x1a\x45\xdf\xa3":
-        return "matroska"
-    if head[:4] == b"OggS":
-        return "ogg"
-    if head[:4] == b"fLaC":
-        return "flac"
-    if head[:5] == b"#!AMR":
-        return "amr"
-    if head[:4] == b"FORM" and head[8:12] in (b"AIFF", b"AIFC"):
-        return "aiff"
-    if head[:4] == b"\x30\x26\xb2\x75":
-        return "asf"
-    if head[:3] == b"FLV":
-        return "flv"
-    if head[:4] == b"caff":
-        return "caf"
-    if head[:3] == b"ID3":
-        return "mp3"  # an ID3 tag opens MP3 files (ADTS AAC with one is rare)
+    for checks, found in MAGIC:
+        if all(head[at: at + len(magic)] == magic for at, magic in checks):
+            return found
     if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0:
         return "aac" if head[1] & 0x06 == 0 else "mp3"  # MPEG audio sync: layer bits 00 = ADTS
     return None
