@@ -15,7 +15,7 @@ import pytest
 
 from audiopipe import events, models
 from audiopipe.config import EventsConfig
-from audiopipe.events import onsets, rhythm
+from audiopipe.events import audioset, onsets, rhythm
 from audiopipe.records import Track
 from conftest import EVENTS, REPO, SPEECH, read_audio
 
@@ -24,7 +24,7 @@ LEAD_S = 0.5  # quiet before a clip, as the classifier's training clips have it 
 
 
 def _track(audio: np.ndarray, rate: int) -> Track:
-    return Track(0, 0, "pcm", rate, audio.shape[0], audio.shape[1] / rate, np.zeros(1, np.float32),
+    return Track(0, 0, "pcm", rate, audio.shape[0], audio.shape[1] / rate, audioset.to_16k(audio, rate),
                  audio.astype(np.float32))
 
 
@@ -401,8 +401,6 @@ def test_frames_beyond_a_track_are_padded_with_quiet_not_digital_silence():
     """A candidate on a track's first or last sample gets a frame that reaches beyond the track:
     that part is the faint quiet the onset detector takes before a track, never zeros (digital
     silence beside a sound reads as an edit)."""
-    from audiopipe.events import audioset
-
     track = np.full(8000, 0.5, np.float32)  # 0.5 s
     first = audioset.cut(track, -0.2)  # a candidate at 0 s, 0.2 s into its frame
     last = audioset.cut(track, 0.5 - 0.2)  # one on the last sample

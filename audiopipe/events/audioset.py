@@ -23,12 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from .. import models
+from .onsets import LEAD_IN_RMS
 
 RATE_HZ = 16000
 FRAME = 15600  # samples of one frame (0.975 s at 16 kHz)
 FRAME_S = FRAME / RATE_HZ
-QUIET_RMS = 1e-4  # = onsets.LEAD_IN_RMS: the quiet a frame is padded with beyond the audio
 BATCH = 256  # frames cut and scored at a time (16 MB)
+#: the faint quiet a frame is padded with beyond the track, and after a louder onset (the same
+#: every time; made once, not per frame)
+QUIET_BEFORE = LEAD_IN_RMS * np.random.default_rng(0).standard_normal(FRAME).astype(np.float32)
+QUIET_AFTER = LEAD_IN_RMS * np.random.default_rng(1).standard_normal(FRAME).astype(np.float32)
 
 
 class AudioSet:
@@ -109,14 +113,14 @@ def silence_after(frame: np.ndarray, at_s: float) -> None:
     frame[a: a + fade.size] *= fade
     rest = frame.size - a - fade.size
     if rest > 0:
-        frame[a + fade.size:] = QUIET_RMS * np.random.default_rng(1).standard_normal(rest).astype(np.float32)
+        frame[a + fade.size:] = QUIET_AFTER[:rest]
 
 
 def cut(audio_16k: np.ndarray, start_s: float) -> np.ndarray:
     """One frame of a 16-kHz mono track starting at ``start_s``, padded with faint quiet
     (the same every time) where it reaches beyond the track. Returns float32, shape = (15600,)."""
     a = int(round(start_s * RATE_HZ))
-    frame = QUIET_RMS * np.random.default_rng(0).standard_normal(FRAME).astype(np.float32)
+    frame = QUIET_BEFORE.copy()
     lo, hi = max(0, a), min(audio_16k.size, a + FRAME)
     if hi > lo:
         frame[lo - a: hi - a] = audio_16k[lo:hi]

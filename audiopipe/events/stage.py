@@ -56,8 +56,7 @@ def hear(cands: list[Candidate], track: Track, net: audioset.AudioSet, hearing: 
     (the highest of the ``speech_classes``: a voice over the frame, under which the network hears
     little else) to each candidate's features; returns each candidate's three highest classes (``audioset_top3``)."""
     hearing = hearing or HEARING
-    audio = track.audio_16k if track.audio_16k.size > 1 else audioset.to_16k(track.audio_native, track.native_rate_hz)
-    scores = net.on_onsets(audio, [c.time_s for c in cands], hearing["onset_at_s"], hearing.get("peak"),
+    scores = net.on_onsets(track.audio_16k, [c.time_s for c in cands], hearing["onset_at_s"], hearing.get("peak"),
                              _heard_until(cands, audioset.FRAME_S - hearing["onset_at_s"]))
     gun = net.index(hearing["classes"])
     speech = net.index(hearing.get("speech_classes", HEARING["speech_classes"]))
