@@ -128,6 +128,10 @@ def _matroska_end(f, size: int) -> int | None:
     return pos
 
 
+#: where a container of each format ends, read from its top-level structure (None: not known)
+CONTAINER_END = {"mp4": _boxes_end, "matroska": _matroska_end}
+
+
 def inspect(path: str, name: str) -> list[str]:
     """File-level flags from the file's own bytes (see the module docstring)."""
     size = os.path.getsize(path)
@@ -140,12 +144,8 @@ def inspect(path: str, name: str) -> list[str]:
             flags.append(f"content_not_extension_{found}")
         if found == "wav":
             flags += _riff(f, size)
-        elif found == "mp4":
-            end = _boxes_end(f, size)
-            if end is not None and end < size:
-                flags.append("trailing_bytes")
-        elif found == "matroska":
-            end = _matroska_end(f, size)
+        elif found in CONTAINER_END:
+            end = CONTAINER_END[found](f, size)
             if end is not None and end < size:
                 flags.append("trailing_bytes")
     return flags

@@ -194,7 +194,8 @@ def install(name: str, models_dir: Path | None = None, log=print, from_dir: Path
         if target.is_file() and _sha256(target) == spec["sha256"]:
             continue
         given = from_dir / name / fname if from_dir else None
-        if given is not None and given.is_file():
+        given = given if given is not None and given.is_file() else None  # None: from its source
+        if given is not None:
             log(f"[models] {name}/{fname}: taken from {given}")
             parts = [lambda given=given: open(given, "rb")]
         else:
@@ -210,12 +211,10 @@ def install(name: str, models_dir: Path | None = None, log=print, from_dir: Path
         digest = h.hexdigest()
         if digest != spec["sha256"]:
             os.unlink(tmp)
-            where = given if given is not None and given.is_file() else "its source"
-            fetched = "url" in spec or where != "its source"
             raise ModelError(
-                f"SHA-256 mismatch for {name}/{fname} from {where}: got {digest}, the registry says "
-                f"{spec['sha256']}. The file changed or is damaged; not installing it."
-                + (f" {_how_to_get(name)}" if fetched else ""))
+                f"SHA-256 mismatch for {name}/{fname} from {given or 'its source'}: got {digest}, the registry "
+                f"says {spec['sha256']}. The file changed or is damaged; not installing it."
+                + (f" {_how_to_get(name)}" if given is not None or "url" in spec else ""))
         size = os.path.getsize(tmp)
         if "size_bytes" in spec and size != spec["size_bytes"]:
             os.unlink(tmp)
