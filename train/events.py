@@ -105,8 +105,9 @@ HEARINGS = [{"onset_at_s": at, "peak": peak, "classes": GUN_CLASSES} for peak in
 AUDIOSET_MODEL = "yamnet"
 
 
-def hearing_key(h: dict) -> str:
-    return f"audioset_gun@{h['onset_at_s']}/{h['peak']}"
+def hearing_key(h: dict, what: str = "gun") -> str:
+    """The feature name of what one hearing gave (``gun`` or ``speech``)."""
+    return f"audioset_{what}@{h['onset_at_s']}/{h['peak']}"
 
 
 @dataclass(frozen=True)
@@ -263,8 +264,8 @@ def variants(clip: Clip, seed: int, cfg: EventsConfig | None = None, keep_audio:
         for h in HEARINGS:  # every placement the folds choose among, as its own feature
             stage.hear(cands, track, net, h)
             for c in cands:
-                c.features[hearing_key(h)] = c.features.pop("audioset_gun")
-                c.features[hearing_key(h).replace("_gun", "_speech")] = c.features.pop("audioset_speech")
+                for what in ("gun", "speech"):
+                    c.features[hearing_key(h, what)] = c.features.pop(f"audioset_{what}")
         inside = [start - SHOT_TOL_S <= c.time_s <= start + dur + 0.1 for c in cands]
         out.append(Variant(clip, what if k else "clean", rate, start, start + dur, [c.time_s for c in cands],
                            [c.features for c in cands],
@@ -414,8 +415,8 @@ def choose_hearing(vs: list[Variant]) -> tuple[dict, list[tuple[str, float, floa
     best = HEARINGS[max(range(len(HEARINGS)), key=lambda i: (table[i][1], -i))]
     for v in vs:
         for f in v.features:
-            f["audioset_gun"] = f[hearing_key(best)]
-            f["audioset_speech"] = f[hearing_key(best).replace("_gun", "_speech")]
+            for what in ("gun", "speech"):
+                f[f"audioset_{what}"] = f[hearing_key(best, what)]
     return best, table
 
 
