@@ -29,7 +29,8 @@ import events as training  # noqa: E402  (train/events.py)
 
 from audiopipe import events, ingest, models  # noqa: E402
 from audiopipe.config import EventsConfig, IngestConfig  # noqa: E402
-from audiopipe.events import audioset, scoring  # noqa: E402
+from audiopipe.events import scoring  # noqa: E402
+from audiopipe.models import audioset  # noqa: E402
 from audiopipe.records import MediaFile, Track  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -15,7 +15,8 @@ import pytest
 
 from audiopipe import events, models
 from audiopipe.config import EventsConfig
-from audiopipe.events import audioset, onsets, rhythm
+from audiopipe.events import onsets, rhythm
+from audiopipe.models import audioset
 from audiopipe.records import Track
 from conftest import EVENTS, REPO, SPEECH, read_audio
 

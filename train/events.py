@@ -58,7 +58,8 @@ import _mixtures as mixtures  # noqa: E402  (bench/_mixtures.py: the reverberati
 
 from audiopipe import models  # noqa: E402
 from audiopipe.config import EventsConfig  # noqa: E402
-from audiopipe.events import audioset, onsets, scoring, stage  # noqa: E402
+from audiopipe.events import onsets, scoring, stage  # noqa: E402
+from audiopipe.models import audioset  # noqa: E402
 from audiopipe.records import Track  # noqa: E402
 
 MEDIA = ROOT.parent / "shared" / "media"

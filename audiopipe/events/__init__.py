@@ -13,7 +13,7 @@ One module per job:
 The pipeline calls ``classifier`` and ``network`` once per run and ``detect`` per track.
 """
 
-from .audioset import network
+from ..models.audioset import network
 from .scoring import classifier
 from .stage import detect
 

@@ -38,13 +38,13 @@ import numpy as np
 from scipy import ndimage, signal
 
 from ..config import EventsConfig
+from ..models.audioset import LEAD_IN_RMS
 from ..records import Track
 from .cracks import is_crack
 from .features import db, describe, level_over_track_db, track_level_db
 
 BLOCK_CONTEXT_S = 2.0  # audio read either side of a block
 BACKGROUND_STEP = 10  # envelope frames per point of the background's coarse grid
-LEAD_IN_RMS = 1e-4  # level of the quiet taken before a track (train/events.py pads its clips alike)
 START_S = 0.02  # an onset this close to the start of a track rose from the lead-in ...
 DECAY_S, DECAY_DB = 0.5, 20.0  # ... and is kept only if its sound falls this much within this time
 

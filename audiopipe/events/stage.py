@@ -14,7 +14,7 @@ from __future__ import annotations
 from .. import models
 from ..config import EventsConfig
 from ..records import Burst, Event, Track
-from . import audioset
+from ..models import audioset
 from .cracks import pair_cracks
 from .onsets import Candidate, candidates
 from .rhythm import apply_rhythm, group_bursts

@@ -9,8 +9,10 @@ another shape), so a batch of frames is run one after the other on one interpret
 still runs on the CPU (the speech and diarization models use the GPU).
 
 Where a frame reaches before a track's first sample or after its last, the missing part is
-the same faint quiet the onset detector takes before a track (``onsets.LEAD_IN_RMS``), never
-zeros: digital silence next to a sound looks like an edit to a network trained on real audio.
+faint quiet (``LEAD_IN_RMS``, the quiet the events stage's onset detector takes before a track
+too), never zeros: digital silence next to a sound looks like an edit to a network trained on
+real audio. The events stage (each gunshot candidate) and the scene stage (a grid of frames)
+share one network per process (``network``).
 """
 
 from __future__ import annotations
@@ -22,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import models
-from .onsets import LEAD_IN_RMS
+from . import ModelRef
 
+LEAD_IN_RMS = 1e-4  # level of the faint quiet a frame is padded with (the events stage's lead-in too)
 RATE_HZ = 16000
 FRAME = 15600  # samples of one frame (0.975 s at 16 kHz)
 FRAME_S = FRAME / RATE_HZ
@@ -132,6 +134,6 @@ def _network(folder: str, digest: str) -> AudioSet:
     return AudioSet(folder)
 
 
-def network(ref: models.ModelRef) -> AudioSet:
+def network(ref: ModelRef) -> AudioSet:
     """The network of a resolved model (``models.resolve("yamnet")``), loaded once per process."""
     return _network(ref.path, "".join(sorted(ref.sha256.values())))
