@@ -7,7 +7,7 @@ PIP := $(PY) -m pip
 STAMP := $(VENV)/.install-stamp
 DEBIAN_TEST_PACKAGES := libreoffice-calc-nogui espeak-ng sox chromium
 
-.PHONY: install demo test bench clean test-deps train-events language-confusions
+.PHONY: install demo test bench clean test-deps train-events train-scene language-confusions
 
 # models no PyPI package ships (YAMNet) come from ../shared/models where a checkout has it, else
 # from their public address in audiopipe/models/registry.yaml; every file is verified by its SHA-256
@@ -56,6 +56,11 @@ bench: install
 # whether the result is the file models/registry.yaml ships) with its cross-validated figures
 train-events: install
 	$(PY) train/events.py
+
+# the sound-scene labels' cuts (audiopipe/configs/scene_thresholds.yaml), chosen again on ../shared/media
+# with their held-out figures (deterministic: the same clips give the same file)
+train-scene: install
+	$(PY) train/scene.py
 
 # where Whisper base's language ID is weak (audiopipe/models/language_confusions.yaml), measured again on
 # ../shared/media/speech (deterministic: put the SHA-256 it gives in audiopipe/models/registry.yaml)

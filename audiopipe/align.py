@@ -3,7 +3,8 @@
 For each event: the speech segment that contains it or is nearest, with the signed offset
 (event time minus the nearest edge of the segment; 0 when the event falls inside it).
 For each segment: the events within ``window_s``, and a ``during_gunfire`` flag when a
-shot or a burst overlaps it (Whisper often invents text over gunfire).
+shot or a burst overlaps it (Whisper often invents text over gunfire); ``during_<label>``
+when a sound event of a label in ``sound_flags`` (an explosion, a scream) overlaps it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from .config import AlignConfig
-from .records import AlignedEvent, Burst, Event, Segment
+from .records import AlignedEvent, Burst, Event, Segment, SoundEvent
 
 
 def signed_offset_s(time_s: float, start_s: float, end_s: float) -> float:
@@ -23,8 +24,8 @@ def signed_offset_s(time_s: float, start_s: float, end_s: float) -> float:
     return 0.0
 
 
-def align(segments: list[Segment], events: list[Event], bursts: list[Burst], cfg: AlignConfig
-          ) -> tuple[list[Segment], list[AlignedEvent]]:
+def align(segments: list[Segment], events: list[Event], bursts: list[Burst], cfg: AlignConfig,
+          sounds: list[SoundEvent] = ()) -> tuple[list[Segment], list[AlignedEvent]]:
     """Returns the segments (with gunfire flags added) and one AlignedEvent per event."""
     aligned: list[AlignedEvent] = []
     for e in events:
@@ -51,5 +52,10 @@ def align(segments: list[Segment], events: list[Event], bursts: list[Burst], cfg
         near = sum(1 for e in shots if abs(signed_offset_s(e.time_s, s.start_s, s.end_s)) <= cfg.window_s)
         if near and not overlapping and "gunfire_nearby" not in flags:
             flags.append("gunfire_nearby")
+        for n in sounds:
+            flag = f"during_{n.label}"
+            if n.label in cfg.sound_flags and n.track == s.track and n.start_s < s.end_s and n.end_s > s.start_s \
+                    and flag not in flags:
+                flags.append(flag)
         out.append(dataclasses.replace(s, flags=tuple(flags)))
     return out, aligned

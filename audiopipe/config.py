@@ -175,8 +175,23 @@ class DiarizationConfig:
 
 
 @dataclass(frozen=True)
+class SceneConfig:
+    """The sound scene: explosions, aircraft, sirens, screams ... (``audiopipe.scene``)."""
+
+    enabled: bool = True
+    labels: str = "scene_labels"  # a labels file of audiopipe/configs by name, or a path
+    thresholds: str = "scene_thresholds"  # the calibrated cuts (train/scene.py); a name or a path
+    audioset: str = "yamnet"  # the AudioSet network (shared with the events stage: one load)
+    hop_s: float = 0.24  # a 0.975-s frame every hop_s
+    off_ratio: float = 0.5  # an event lasts while its score stays above this share of its cut
+    merge_gap_s: float = 1.0  # events closer than this (a frame's length) are one sound: of a label, or of labels in a rule
+    silence_dbfs: float = -60.0  # a frame whose samples never reach this level is not run
+
+
+@dataclass(frozen=True)
 class AlignConfig:
     window_s: float = 5.0  # events within this distance of a turn are listed with it
+    sound_flags: tuple[str, ...] = ("explosion", "scream")  # speech over these sounds is flagged during_<label>
 
 
 @dataclass(frozen=True)
@@ -211,6 +226,7 @@ class Config:
     preset: str = "default"
     ingest: IngestConfig = field(default_factory=IngestConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
+    scene: SceneConfig = field(default_factory=SceneConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
@@ -238,6 +254,7 @@ class Config:
 _SECTIONS = {
     "ingest": IngestConfig,
     "events": EventsConfig,
+    "scene": SceneConfig,
     "speech": SpeechConfig,
     "diarization": DiarizationConfig,
     "align": AlignConfig,
@@ -314,6 +331,10 @@ def _validate(cfg: Config) -> None:
                           "(--device cuda) to use them")
     if e.hop_ms <= 0 or e.window_ms < e.hop_ms:
         raise ConfigError("events.hop_ms must be > 0 and events.window_ms >= events.hop_ms")
+    n = cfg.scene
+    if not 0.05 <= n.hop_s <= 0.975 or not 0.0 < n.off_ratio <= 1.0 or n.merge_gap_s < 0:
+        raise ConfigError("scene.hop_s must be within [0.05, 0.975] s, off_ratio within (0, 1], "
+                          "merge_gap_s >= 0")
     if not 0.0 <= e.lead_in_s <= 10.0:
         raise ConfigError("events.lead_in_s must be within [0, 10] s")
     if len(e.bullet_speed_m_s) != 2 or min(e.bullet_speed_m_s) <= e.speed_of_sound_m_s:

@@ -1,6 +1,6 @@
 """The per-file analysis: the only place that knows the order of the stages.
 
-Per file: decode (ingest) -> gunshot-like events -> speech turns (diarization or VAD) ->
+Per file: decode (ingest) -> gunshot-like events -> sound scene -> speech turns (diarization or VAD) ->
 language per turn -> transcription -> alignment, and the timeline summary and listening copy
 the outputs need (``Analyzer.analyse``). ``analyse_file`` is the per-file error boundary: an
 ``AudiopipeError`` (or an OS error such as a full disk) becomes a result with ``status:
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import threadpoolctl
 
-from . import align, events, ingest, models, outputs
+from . import align, events, ingest, models, outputs, scene
 from .config import Config
 from .errors import AudiopipeError, StageError
 from .records import FileResult, MediaFile, Probe, shifted, to_dict
@@ -57,6 +57,14 @@ class Analyzer:
             self.events_model = events.classifier(self.model_refs["events"])
             self.model_refs["audioset"] = resolve(cfg.events.audioset)
             self.audioset = events.network(self.model_refs["audioset"])
+        if cfg.scene.enabled:
+            self.scene_labels = scene.load(cfg.scene.labels, cfg.scene.thresholds)
+            ref = resolve(cfg.scene.audioset)
+            if ref != self.model_refs.get("audioset"):
+                self.model_refs["scene_audioset"] = ref
+            self.scene_net = events.network(ref)  # the events stage's network when the same model: one load
+            scene.check(self.scene_labels, self.scene_net)
+            self.model_refs["scene_labels"] = scene.labels_ref(cfg.scene.labels, cfg.scene.thresholds)
         if cfg.speech.enabled:
             self.model_refs["speech"] = resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
             confusions = models.confusions_for(cfg.speech.model)
@@ -143,6 +151,15 @@ class Analyzer:
             result.stages["events"] = "done"
         else:
             result.stages["events"] = "off"
+        if cfg.scene.enabled:
+            t0 = time.perf_counter()
+            for track in tracks:
+                shots_s = [e.time_s for e in result.events if e.track == track.index and e.category == "gunshot"]
+                result.sounds.extend(scene.detect(track, cfg.scene, self.scene_net, self.scene_labels, shots_s))
+            result.timings_s["scene"] = time.perf_counter() - t0
+            result.stages["scene"] = "done"
+        else:
+            result.stages["scene"] = "off"
         summaries = [outputs.timeline.summarise(t.audio_native, t.native_rate_hz, t.start_s) for t in tracks]
         out = cfg.outputs
         copies = ([outputs.page.audio_copy(t.audio_native, t.native_rate_hz, out.audio_copy, out.audio_copy_kbps,
@@ -190,10 +207,10 @@ class Analyzer:
 
         # from each track's own time onto the file's (an audio stream that begins after the video)
         start_s = {t.index: t.start_s for t in tracks}
-        for name in ("turns", "languages", "segments", "events", "bursts"):
+        for name in ("turns", "languages", "segments", "events", "bursts", "sounds"):
             setattr(result, name, [shifted(r, start_s[r.track]) for r in getattr(result, name)])
         result.segments, result.aligned_events = align.align(result.segments, result.events,
-                                                             result.bursts, cfg.align)
+                                                             result.bursts, cfg.align, result.sounds)
         result.stages["align"] = "done"
         return summaries, copies
 

@@ -221,6 +221,20 @@ class Event:
 
 
 @dataclass(frozen=True)
+class SoundEvent:
+    """A stretch of the sound scene: an explosion, an aircraft, a siren, a scream ... (a label
+    of ``configs/scene_labels.yaml``)."""
+
+    track: int
+    start_s: float
+    end_s: float
+    label: str
+    score: float  # the label's highest (smoothed) AudioSet score over the event
+    top_classes: str  # the AudioSet classes behind it, with their scores ("Explosion 0.84; Boom 0.61")
+    runner_up: str = ""  # the next label heard there ("vehicle 0.62"), where it reached half its cut
+
+
+@dataclass(frozen=True)
 class Burst:
     """Gunshots close enough in time to be one episode of firing."""
 
@@ -254,7 +268,7 @@ TIME_POINTS = ("start_s", "end_s", "time_s", "crack_time_s", "blast_time_s")
 
 def shifted(record, by_s: float):
     """A stage's record (``Turn``, ``LanguageGuess``, ``Segment`` with its words, ``Event``,
-    ``Burst``) moved ``by_s`` seconds later: from a track's own time onto the file's."""
+    ``Burst``, ``SoundEvent``) moved ``by_s`` seconds later: from a track's own time onto the file's."""
     if not by_s:
         return record
     moved = {f: round(getattr(record, f) + by_s, 6) for f in TIME_POINTS if getattr(record, f, None) is not None}
@@ -281,6 +295,7 @@ class FileResult:
     events: list[Event] = field(default_factory=list)
     bursts: list[Burst] = field(default_factory=list)
     aligned_events: list[AlignedEvent] = field(default_factory=list)
+    sounds: list[SoundEvent] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
     stages: dict[str, str] = field(default_factory=dict)  # stage -> "done", "off", "failed: ..."
     timings_s: dict[str, float] = field(default_factory=dict)
