@@ -1,10 +1,10 @@
 """Reviewers' corrections: read from an edited workbook (or CSV), kept beside the machine output.
 
-The workbook's ``Segments``, ``Events`` and ``Speakers`` sheets carry a ``row_id`` (the file's
-SHA-256 prefix, the track, and the segment, event or speaker: never the row's position) and
-reviewer columns (``REVIEW_COLUMNS``). ``import_corrections`` reads them back, checks every
+The workbook's ``Segments``, ``Events``, ``Speakers`` and ``Sounds`` sheets carry a ``row_id``
+(the file's SHA-256 prefix, the track, and the segment, event, speaker or sound: never the
+row's position) and reviewer columns (``REVIEW_COLUMNS``). ``import_corrections`` reads them back, checks every
 row against the case (its file, its id, no formula, a language Whisper knows, a yes/no for
-gunshots), and appends one line per changed cell to ``review/corrections.jsonl``: who, when,
+gunshots, a known label for sounds), and appends one line per changed cell to ``review/corrections.jsonl``: who, when,
 the edited file and its SHA-256, the sheet, the row, the field, the machine's value, the
 previous reviewed value and the new one. The log is only ever appended to; ``result.json``
 stays what the models said. ``apply`` folds the log into the tables' reviewer columns (the
@@ -27,6 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from .config import CONFIGS_DIR
 from .errors import AudiopipeError
 
 LOG_PATH = Path("review") / "corrections.jsonl"
@@ -35,10 +38,11 @@ REVIEW_COLUMNS = {
     "Segments": ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewer_note", "reviewed_by"],
     "Events": ["reviewed_is_gunshot", "reviewer_note", "reviewed_by"],
     "Speakers": ["reviewed_speaker", "reviewer_note", "reviewed_by"],
+    "Sounds": ["reviewed_label", "reviewer_note", "reviewed_by"],
 }
 #: reviewed field -> the machine column it corrects
 MACHINE_COLUMN = {"reviewed_text": "text", "reviewed_language": "language", "reviewed_speaker": "speaker",
-                  "reviewed_is_gunshot": "is_gunshot", "reviewer_note": None}
+                  "reviewed_is_gunshot": "is_gunshot", "reviewed_label": "label", "reviewer_note": None}
 FORMULA_START = "="
 YES, NO = {"true", "yes", "y", "1", "gunshot"}, {"false", "no", "n", "0", "not a gunshot"}
 
@@ -48,7 +52,7 @@ class ReviewError(AudiopipeError):
 
 
 def row_id(sha256: str, track: int, kind: str, key: Any) -> str:
-    """The stable id of a row: ``<sha256[:12]>:<track>:<s|e|p><segment, event or speaker>``."""
+    """The stable id of a row: ``<sha256[:12]>:<track>:<s|e|p|n><segment, event, speaker or sound>``."""
     return f"{sha256[:12]}:{track}:{kind}{key}"
 
 
@@ -82,7 +86,7 @@ def read_log(case_dir: Path) -> list[dict[str, Any]]:
 
 def _span(sheet: str, row: dict[str, Any]) -> dict[str, float]:
     """Where a row sits in its file, kept with each correction to find the row again."""
-    if sheet == "Segments":
+    if sheet in ("Segments", "Sounds"):
         return {"start_s": float(row["start_s"]), "end_s": float(row["end_s"])}
     if sheet == "Events":
         return {"time_s": float(row["time_s"])}
@@ -141,13 +145,13 @@ def apply(tables: dict[str, Any], log: list[dict[str, Any]]) -> tuple[dict[str, 
 
 #: how a reviewed field reads in the Timeline's one ``reviewed`` column
 _TIMELINE_WORDS = {"reviewed_text": "text: {}", "reviewed_speaker": "speaker: {}", "reviewed_language": "language: {}",
-                   "reviewed_is_gunshot": "gunshot: {}", "reviewer_note": "note: {}"}
+                   "reviewed_is_gunshot": "gunshot: {}", "reviewed_label": "sound: {}", "reviewer_note": "note: {}"}
 
 
 def _timeline(tables: dict[str, Any]) -> Any:
-    """The Timeline with each speech and gunshot row's corrections in one readable column."""
+    """The Timeline with each speech, gunshot and sound row's corrections in one readable column."""
     said: dict[str, tuple[str, Any]] = {}
-    for sheet in ("Segments", "Events"):
+    for sheet in ("Segments", "Events", "Sounds"):
         for r in tables[sheet].to_dict("records") if sheet in tables else []:
             parts = [word.format({True: "yes", False: "no"}.get(v, v)) for f, word in _TIMELINE_WORDS.items()
                      if (v := plain(r.get(f))) not in (None, "")]
@@ -183,7 +187,7 @@ def table_of(sheet: str) -> str:
 def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
     """sheet -> rows as {column: value}; a formula cell's value is the formula text, marked
     by ``__formula__`` (the list of its columns). The sheets of a workbook are every part of
-    the Segments, Events and Speakers tables ("Segments", "Segments (2)", ...)."""
+    the Segments, Events, Speakers and Sounds tables ("Segments", "Segments (2)", ...)."""
     if path.suffix.lower() == ".csv":
         with open(path, encoding="utf-8-sig", newline="") as f:
             rows = list(csv.DictReader(f))
@@ -192,7 +196,7 @@ def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
             cols = set(rows[0]) if rows else set()
             sheet = next((s for s, c in REVIEW_COLUMNS.items() if set(c) <= cols), None)
         if sheet is None:
-            raise ReviewError(f"{path.name}: not a Segments, Events or Speakers table of audiopipe")
+            raise ReviewError(f"{path.name}: not a Segments, Events, Speakers or Sounds table of audiopipe")
         for r in rows:
             # a CSV written by audiopipe quotes a leading '=' with an apostrophe; a bare one is a formula
             r["__formula__"] = [k for k, v in r.items() if isinstance(v, str) and v.startswith(FORMULA_START)]
@@ -219,7 +223,7 @@ def _read_edited(path: Path) -> dict[str, list[dict[str, Any]]]:
             table.append(r)
         out[sheet] = table
     if not out:
-        raise ReviewError(f"{path.name}: no Segments, Events or Speakers sheet: not an audiopipe case workbook")
+        raise ReviewError(f"{path.name}: no Segments, Events, Speakers or Sounds sheet: not an audiopipe case workbook")
     return out
 
 
@@ -230,8 +234,17 @@ def plain(v: Any) -> Any:
     return None if isinstance(v, float) and not math.isfinite(v) else v
 
 
-def _normalise(field: str, value: Any, languages: set[str]) -> tuple[Any, str | None]:
-    """(value, None) or (None, why it is refused)."""
+def _sound_labels(tables: dict[str, Any]) -> set[str]:
+    """What a reviewed sound may be called: the labels of the shipped labels file, those of the
+    case's Sounds sheet (a user's own labels), and ``none`` (no such sound)."""
+    shipped = yaml.safe_load((CONFIGS_DIR / "scene_labels.yaml").read_text(encoding="utf-8"))["labels"]
+    held = tables["Sounds"]["label"].dropna() if "Sounds" in tables else []
+    return set(shipped) | {str(x) for x in held} | {"none"}
+
+
+def _normalise(field: str, value: Any, known: dict[str, set[str]]) -> tuple[Any, str | None]:
+    """(value, None) or (None, why it is refused). known: the language codes (``languages``) and
+    sound labels (``labels``) a value may be."""
     if field == "reviewed_is_gunshot":
         if isinstance(value, bool):
             return value, None
@@ -242,9 +255,11 @@ def _normalise(field: str, value: Any, languages: set[str]) -> tuple[Any, str | 
             return False, None
         return None, f"reviewed_is_gunshot must be yes or no, not {value!r}"
     text = str(value).strip()
-    if field == "reviewed_language" and text.lower() not in languages:
+    if field == "reviewed_language" and text.lower() not in known["languages"]:
         return None, f"reviewed_language {text!r} is not a language code Whisper knows (e.g. az, ru, en)"
-    return (text.lower() if field == "reviewed_language" else text), None
+    if field == "reviewed_label" and text.lower() not in known["labels"]:
+        return None, (f"reviewed_label {text!r} is not a sound label ({', '.join(sorted(known['labels']))})")
+    return (text.lower() if field in ("reviewed_language", "reviewed_label") else text), None
 
 
 def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by: str | None = None,
@@ -257,7 +272,7 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
     cell is a formula, or a value is invalid."""
     sheets = _read_edited(edited)
     digest = hashlib.sha256(edited.read_bytes()).hexdigest()
-    languages = _languages()
+    known = {"languages": _languages(), "labels": _sound_labels(tables)}
     case_files = {sha for df in tables.values() if "sha256" in df.columns for sha in df["sha256"].dropna()}
     held_tables, _ = apply(tables, read_log(case_dir))
     machine = {name: {r["row_id"]: r for r in held_tables[name].to_dict("records")} for name in REVIEW_COLUMNS
@@ -274,7 +289,7 @@ def import_corrections(case_dir: Path, edited: Path, tables: dict[str, Any], by:
                 continue
             row = machine.get(sheet, {}).get(rid)
             bad = [c for c in r["__formula__"] if c in fields or c == "reviewed_by"]
-            checked = [_normalise(f, v, languages) for f, v in given.items()]
+            checked = [_normalise(f, v, known) for f, v in given.items()]
             why = next((w for _, w in checked if w), None)
             if r.get("sha256") not in case_files:
                 why = f"file {str(r.get('sha256'))[:12]}... is not in this case (a workbook from another case?)"

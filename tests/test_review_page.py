@@ -165,6 +165,9 @@ def test_filters_hide_the_lines_they_leave_out(opened):
     pg.uncheck("#f-gunshot")
     pg.uncheck("#f-possible_gunshot")
     assert _visible(pg, "#lines tr.event") == []
+    for box in pg.locator("#sound-filters input").all():
+        box.uncheck()
+    assert _visible(pg, "#lines tr.sound") == []
     pg.select_option("#f-language", "az")  # the reviewer's language: the corrected line only
     (corrected,) = _visible(pg)
     assert "A. Reviewer" in corrected["text"]
@@ -176,6 +179,29 @@ def test_filters_hide_the_lines_they_leave_out(opened):
     found = _visible(pg)
     assert found and all("country" in r["text"].lower() for r in found)
     assert pg.inner_text("#count").startswith(f"{len(found)} of ")
+
+
+def test_sound_events_have_a_line_a_lane_and_a_filter_per_label(opened):
+    """Every sound event of result.json is a line (label, start-end, the AudioSet classes behind
+    it); a label's box hides its lines; a click on one plays from its start."""
+    pg, seen, page_path = opened
+    result = json.loads((page_path.parent / "result.json").read_text())
+    sounds = result["sounds"]
+    assert sounds, "the scenario's fireworks are a sound event"
+    lines = _visible(pg, "#lines tr.sound")
+    assert sorted(r["start"] for r in lines) == pytest.approx(sorted(n["start_s"] for n in sounds), abs=1e-6)
+    assert all(any(n["label"] in r["text"] and n["top_classes"] in r["text"] for n in sounds) for r in lines)
+    labels = sorted({n["label"] for n in sounds})
+    assert pg.eval_on_selector_all("#sound-filters input", "b => b.map(x => x.id)") == [f"f-sound-{x}" for x in labels]
+    first = labels[0]
+    pg.uncheck(f"#f-sound-{first}")
+    assert len(_visible(pg, "#lines tr.sound")) == sum(n["label"] != first for n in sounds)
+    pg.check(f"#f-sound-{first}")
+    row = pg.locator("#lines tr.sound").first
+    start = float(row.get_attribute("data-start"))
+    row.click()
+    assert start - 0.01 <= pg.evaluate("document.getElementById('audio').currentTime") < start + 1.0
+    assert not seen["errors"] and not seen["console"], seen
 
 
 def test_untrusted_text_shows_as_text_and_runs_nothing(opened):

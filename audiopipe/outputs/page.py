@@ -3,8 +3,8 @@ of each track (``audio.t<i>.webm``, written at analysis time; the evidence is ne
 and ``review.html`` at the case root listing the files.
 
 A page is one self-contained HTML file that works from ``file://`` with no network: the
-script and style are inline (``review_page.html``), the data (the reviewed Segments and Events
-rows of the file, its speakers and the waveform envelope of ``timeline.npz``) is a JSON block
+script and style are inline (``review_page.html``), the data (the reviewed Segments, Events and
+Sounds rows of the file, its speakers and the waveform envelope of ``timeline.npz``) is a JSON block
 in which ``<``, ``>`` and ``&`` are escaped, and the script writes every value with
 ``textContent``, so a transcript that says ``<script>`` stays text. A Content-Security-Policy
 lets only the page's own script run (by its SHA-256) and allows no connection at all.
@@ -101,6 +101,8 @@ def _fill(template: str, title: str, script: str, data: Any) -> str:
 _SEGMENT_KEYS = ["row_id", "track", "start_s", "end_s", "speaker", "language", "language_prob",
                  "language_uncertain", "text", "text_en", "flags", "reviewed_text", "reviewed_language",
                  "reviewed_speaker", "reviewer_note", "reviewed_by"]
+_SOUND_KEYS = ["row_id", "track", "start_s", "end_s", "label", "score", "top_classes", "runner_up", "reviewed_label",
+               "reviewer_note", "reviewed_by"]
 _EVENT_KEYS = ["row_id", "track", "time_s", "category", "is_gunshot", "gunshot_score", "audioset_top3", "peak_dbfs",
                "burst_id",
                "clipped", "reviewed_is_gunshot", "reviewer_note", "reviewed_by"]
@@ -108,7 +110,7 @@ _EVENT_KEYS = ["row_id", "track", "time_s", "category", "is_gunshot", "gunshot_s
 
 def page_data(result: dict[str, Any], tabs: dict[str, Any], summaries: list[dict[str, np.ndarray]],
               folder: Path, case_index: str | None = "../../" + PAGE_NAME) -> dict[str, Any]:
-    """What one file's page shows: the reviewed Segments/Events/Speakers rows of the file, its
+    """What one file's page shows: the reviewed Segments/Events/Sounds/Speakers rows of the file, its
     turns and bursts, and per track the waveform envelope and the listening copy (if any)."""
     sha = result["sha256"]
     lines = []
@@ -118,6 +120,8 @@ def page_data(result: dict[str, Any], tabs: dict[str, Any], summaries: list[dict
     for r in _records(tabs.get("Events"), sha, _EVENT_KEYS):
         r["burst_id"] = None if r["burst_id"] is None else int(r["burst_id"])
         lines.append({"kind": "event", **r})
+    for r in _records(tabs.get("Sounds"), sha, _SOUND_KEYS):
+        lines.append({"kind": "sound", **r})
     tracks = []
     for i, s in enumerate(summaries):
         copy = next((audio_copy_name(i, f) for f in AUDIO_FORMATS if (folder / audio_copy_name(i, f)).is_file()), None)

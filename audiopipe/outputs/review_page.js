@@ -40,13 +40,17 @@
       l.eff_language = given(l.reviewed_language) ? l.reviewed_language : l.language;
       l.flag_list = l.flags.slice();
       if (l.language_uncertain) l.flag_list.push("language uncertain");
+    } else if (l.kind === "sound") {
+      l.t0 = l.start_s; l.t1 = l.end_s;
+      l.eff_label = given(l.reviewed_label) ? l.reviewed_label : l.label;
+      l.flag_list = [];
     } else {
       l.t0 = l.time_s; l.t1 = l.time_s + 0.3;
       l.eff_category = l.reviewed_is_gunshot === true ? "gunshot"
         : l.reviewed_is_gunshot === false ? "other_impulsive" : l.category;
       l.flag_list = l.clipped ? ["clipped"] : [];
     }
-    l.reviewed = ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewed_is_gunshot", "reviewer_note"]
+    l.reviewed = ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewed_is_gunshot", "reviewed_label", "reviewer_note"]
       .some((k) => given(l[k]));
   });
 
@@ -54,7 +58,8 @@
   document.title = "review: " + D.file;
   $("meta").textContent = "SHA-256 " + D.sha256 + " \u00b7 " + D.lines.filter((l) => l.kind === "speech").length +
     " segments, " + D.lines.filter((l) => l.kind === "event" && l.category !== "other_impulsive").length +
-    " gunshot-like events \u00b7 machine values from result.json, reviewed values from review/corrections.jsonl";
+    " gunshot-like events, " + D.lines.filter((l) => l.kind === "sound").length +
+    " sounds \u00b7 machine values from result.json, reviewed values from review/corrections.jsonl";
   if (D.case_index) {
     const back = el("a", null, "case");
     back.href = D.case_index;
@@ -73,6 +78,18 @@
   fill($("f-speaker"), speech.map((l) => l.eff_speaker));
   fill($("f-language"), speech.map((l) => l.eff_language));
   fill($("f-flag"), D.lines.flatMap((l) => l.flag_list));
+  // a filter per sound label (the machine's and the reviewers')
+  const sounds = D.lines.filter((l) => l.kind === "sound");
+  const soundLabels = [...new Set(sounds.flatMap((l) => [l.label, l.eff_label]))].filter((x) => x !== "none").sort();
+  soundLabels.forEach((name) => {
+    const box = el("label");
+    const input = el("input");
+    input.type = "checkbox"; input.checked = true; input.id = "f-sound-" + name;
+    box.append(input, document.createTextNode(" " + name));
+    $("sound-filters").append(box);
+  });
+  if (!soundLabels.length) $("sound-filters").style.display = "none";
+  const soundOn = (name) => { const b = $("f-sound-" + name); return !!b && b.checked; };
 
   function visible(l) {
     if (l.track !== track) return false;
@@ -81,6 +98,8 @@
       if (!f("f-speech").checked) return false;
       if (f("f-speaker").value && l.eff_speaker !== f("f-speaker").value) return false;
       if (f("f-language").value && l.eff_language !== f("f-language").value) return false;
+    } else if (l.kind === "sound") {
+      if (!soundOn(l.label) && !soundOn(l.eff_label)) return false;  // under the machine's label and the reviewer's
     } else if (!f("f-" + l.eff_category).checked && !f("f-" + l.category).checked) {
       return false;  // an event shows under what the machine called it and what the reviewer did
     }
@@ -103,16 +122,17 @@
     if (given(l.reviewed_language)) parts.push("language: " + l.reviewed_language);
     if (l.reviewed_is_gunshot === true) parts.push("gunshot: yes");
     if (l.reviewed_is_gunshot === false) parts.push("gunshot: no");
+    if (given(l.reviewed_label)) parts.push("sound: " + l.reviewed_label);
     if (given(l.reviewer_note)) parts.push("note: " + l.reviewer_note);
     parts.forEach((p, i) => { if (i) td.append(el("br")); td.append(document.createTextNode(p)); });
     if (given(l.reviewed_by)) td.append(el("div", "meta", "\u2014 " + l.reviewed_by));
     return td;
   }
   function buildRow(l) {
-    const tr = el("tr", l.kind === "speech" ? "speech" : "event cat-" + l.eff_category);
+    const tr = el("tr", l.kind === "speech" ? "speech" : l.kind === "sound" ? "sound" : "event cat-" + l.eff_category);
     tr.dataset.i = l.i;
     tr.dataset.start = l.t0;
-    tr.append(el("td", "time", hms(l.t0) + (l.kind === "speech" ? "\u2013" + hms(l.t1) : "")));
+    tr.append(el("td", "time", hms(l.t0) + (l.kind === "event" ? "" : "\u2013" + hms(l.t1))));
     if (l.kind === "speech") {
       const spk = el("td", null, l.eff_speaker || "\u2014");
       if (l.eff_speaker !== (l.speaker || "")) spk.append(el("div", "machine-struck", l.speaker || "\u2014"));
@@ -124,6 +144,12 @@
       what.append(el("div", null, l.text));
       if (given(l.text_en) && l.text_en !== l.text) what.append(el("div", "en", l.text_en));
       tr.append(spk, lang, what);
+    } else if (l.kind === "sound") {
+      tr.append(el("td"), el("td"));
+      const cell = el("td", "what", l.label + ", score " + l.score.toFixed(2));
+      if (l.eff_label !== l.label) cell.append(el("div", "reviewed", "reviewed: " + l.eff_label));
+      cell.append(el("div", "sounds-like", "AudioSet: " + l.top_classes + (given(l.runner_up) ? " \u00b7 runner-up " + l.runner_up : "")));
+      tr.append(cell);
     } else {
       tr.append(el("td"), el("td"));
       const what = (CATEGORY_WORDS[l.category] || l.category) + ", score " + l.gunshot_score.toFixed(2) +
@@ -142,7 +168,7 @@
     return tr;
   }
   const tbody = $("lines");
-  D.lines.slice().sort((a, b) => a.t0 - b.t0 || (a.kind === "event") - (b.kind === "event"))
+  D.lines.slice().sort((a, b) => a.t0 - b.t0 || (a.kind === "speech") - (b.kind === "speech"))
     .forEach((l) => { const tr = buildRow(l); rows.push([l, tr]); tbody.append(tr); });
 
   function applyFilters() {
@@ -152,6 +178,7 @@
   }
   $("controls").addEventListener("input", (e) => {
     if (e.target === trackSel) setTrack(Number(trackSel.value));
+    else if (e.target.id && e.target.id.startsWith("f-sound-")) draw();
     applyFilters();
   });
 
@@ -196,6 +223,11 @@
   // the lanes: waveform, a lane per speaker (segments coloured by language), shots
   const canvas = $("lanes");
   const WAVE = 56, LANE = 16, SHOTS = 22, AXIS = 14, GUTTER = 84;
+  const SOUND_COLOURS = {};
+  soundLabels.forEach((name, i) => { SOUND_COLOURS[name] = COLOURS[(i + 3) % COLOURS.length]; });
+  function soundLanes() {  // a lane per label heard on this track (the reviewer's label where given)
+    return [...new Set(sounds.filter((l) => l.track === track && l.eff_label !== "none").map((l) => l.eff_label))].sort();
+  }
   let base = null;
   function trackInfo() { return D.tracks.find((x) => x.track === track) || { duration_s: 1, env_min: [], env_max: [] }; }
   function laneNames() {
@@ -212,10 +244,11 @@
     const info = trackInfo();
     const names = laneNames();
     const cssW = canvas.clientWidth || 800;
-    const cssH = WAVE + LANE * names.length + SHOTS + AXIS;
+    const lanes = soundLanes();
+    const cssH = WAVE + LANE * names.length + SHOTS + LANE * lanes.length + AXIS;
     const r = window.devicePixelRatio || 1;
     canvas.width = cssW * r; canvas.height = cssH * r; canvas.style.height = cssH + "px";
-    const g = canvas.getContext("2d");
+    const g = canvas.getContext("2d", { willReadFrequently: true });
     g.setTransform(r, 0, 0, r, 0, 0);
     const X = (t) => GUTTER + (t / info.duration_s) * (cssW - GUTTER);
     g.fillStyle = "#fafafa"; g.fillRect(GUTTER, 0, cssW - GUTTER, cssH - AXIS);
@@ -252,6 +285,16 @@
     });
     g.setLineDash([]);
     g.fillStyle = "#000"; g.fillText("shots", 2, ys + SHOTS - 6);
+    lanes.forEach((name, k) => {  // the sound events, a lane per label
+      const y = ys + SHOTS + k * LANE;
+      sounds.filter((l) => l.track === track && l.eff_label === name).forEach((l) => {
+        g.fillStyle = SOUND_COLOURS[name] || "#999";
+        g.globalAlpha = soundOn(name) ? 0.85 : 0.2;
+        g.fillRect(X(l.start_s), y + 2, Math.max(2, X(l.end_s) - X(l.start_s)), LANE - 4);
+        g.globalAlpha = 1;
+      });
+      g.fillStyle = "#000"; g.fillText(fit(g, name), 2, y + LANE - 4);
+    });
     g.fillText("wave", 2, WAVE / 2 + 4);
     const step = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600].find((s) => info.duration_s / s <= 12) || 7200;
     for (let t = 0; t <= info.duration_s; t += step) {
@@ -263,7 +306,7 @@
   }
   function drawHead() {
     if (!base) return;
-    const g = canvas.getContext("2d");
+    const g = canvas.getContext("2d", { willReadFrequently: true });
     g.putImageData(base, 0, 0);
     const w = canvas.width / (window.devicePixelRatio || 1);
     const x = GUTTER + (audio.currentTime / trackInfo().duration_s) * (w - GUTTER);

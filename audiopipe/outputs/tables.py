@@ -51,10 +51,45 @@ SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "l
                    *REVIEW_COLUMNS["Speakers"]]
 TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "kind", "speaker", "language",
                     "what", "flags", "row_id", "reviewed", "reviewed_by"]
+SOUND_COLUMNS = ["file", "sha256", "track", "start_s", "end_s", "start_hms", "end_hms", "label", "score", "top_classes",
+                 "runner_up", "nearest_segment", "speech_offset_s", "speaker", "text", "row_id", *REVIEW_COLUMNS["Sounds"]]
 WORD_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "word", "probability"]
 
 
 _CATEGORY_WORDS = {"gunshot": "gunshot", "possible_gunshot": "possible gunshot"}
+
+
+def span_offset_s(start_s: float, end_s: float, seg_start_s: float, seg_end_s: float) -> float:
+    """Seconds from a segment to a span: 0 where they overlap, else the gap (negative before it)."""
+    if end_s < seg_start_s:
+        return end_s - seg_start_s
+    if start_s > seg_end_s:
+        return start_s - seg_end_s
+    return 0.0
+
+
+def _sound_rows(r: dict[str, Any], f: str, sha: str) -> tuple[list[dict], list[dict]]:
+    """The Sounds rows of one result, and their Timeline rows (kind ``sound``)."""
+    rows, timeline = [], []
+    segs = r.get("segments", [])
+    for j, n in enumerate(r.get("sounds", [])):
+        near = [(abs(o), i, o) for i, s in enumerate(segs) if s["track"] == n["track"]
+                for o in [span_offset_s(n["start_s"], n["end_s"], s["start_s"], s["end_s"])]]
+        _, i, off = min(near, default=(None, None, None))
+        rid = row_id(sha, n["track"], "n", j)
+        rows.append({"file": f, "sha256": sha, "track": n["track"], "start_s": n["start_s"], "end_s": n["end_s"],
+                     "start_hms": hms(n["start_s"]), "end_hms": hms(n["end_s"]), "label": n["label"],
+                     "score": n["score"], "top_classes": n["top_classes"], "runner_up": n["runner_up"] or None,
+                     "nearest_segment": i, "speech_offset_s": off,
+                     "speaker": segs[i]["speaker"] if i is not None else None,
+                     "text": segs[i]["text"] if i is not None else None, **_reviewed(rid, "Sounds")})
+        timeline.append({"file": f, "sha256": sha, "track": n["track"], "time_s": n["start_s"],
+                         "time_hms": hms(n["start_s"]), "end_s": n["end_s"], "kind": "sound", "speaker": None,
+                         "language": None,
+                         "what": f"{n['label']}, score {n['score']:.2f} ({n['top_classes']})"
+                                 + (f"; runner-up {n['runner_up']}" if n["runner_up"] else ""),
+                         "flags": "", "row_id": rid})
+    return rows, timeline
 
 
 def _file_label(result: dict[str, Any]) -> str:
@@ -70,7 +105,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
           ) -> dict[str, pd.DataFrame]:
     """All review tables: sheet name -> DataFrame (the machine's values; the reviewer columns
     empty until ``review.apply``)."""
-    segs, evs, bursts, speakers, timeline, words = [], [], [], [], [], []
+    segs, evs, bursts, speakers, timeline, words, sounds = [], [], [], [], [], [], []
     for r in results:
         if r.get("status") != "ok":
             continue
@@ -135,6 +170,9 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                                          + (f"; sounds like {e['audioset_top3']}" if e.get("audioset_top3") else ""),
                                  "flags": "clipped" if e["clipped"] else "",
                                  "row_id": row_id(sha, e["track"], "e", j)})
+        rows, lines = _sound_rows(r, f, sha)
+        sounds += rows
+        timeline += lines
         for b in r.get("bursts", []):
             bursts.append({"file": f, "sha256": sha, "track": b["track"], "burst_id": b["burst_id"],
                            "start_s": b["start_s"], "end_s": b["end_s"], "start_hms": hms(b["start_s"]),
@@ -162,7 +200,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                              "speech_s": round(entry["speech_s"], 3),
                              "languages": ", ".join(sorted(entry["languages"])),
                              **_reviewed(row_id(sha, track, "p", spk), "Speakers")})
-    order = {"burst": 0, "gunshot": 1, "speech": 2}
+    order = {"burst": 0, "gunshot": 1, "sound": 2, "speech": 3}
     timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
     # what holds for a whole file (a track cut short, diarization off or failed), by its bytes
     file_flags = {r["sha256"]: ", ".join(r.get("flags", [])) for r in results if r.get("status") == "ok"}
@@ -175,5 +213,6 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
         "Words": pd.DataFrame(words, columns=WORD_COLUMNS),
         "Events": pd.DataFrame(evs, columns=EVENT_COLUMNS),
         "Bursts": pd.DataFrame(bursts, columns=BURST_COLUMNS),
+        "Sounds": pd.DataFrame(sounds, columns=SOUND_COLUMNS),
         "Speakers": pd.DataFrame(speakers, columns=SPEAKER_COLUMNS),
     }

@@ -1,5 +1,6 @@
 """``timeline.png``: waveform and spectrogram (native rate) on one time axis, a lane per
-speaker with turns coloured by language, and gunshot events and bursts marked.
+speaker with turns coloured by language, gunshot events and bursts marked, and the sound
+events (explosions, aircraft, sirens ...) a row per label.
 
 The picture is drawn from ``timeline.npz`` (a bounded summary of the audio: a min/max
 envelope of at most ``MAX_COLUMNS`` columns and a spectrogram of at most ``MAX_COLUMNS``
@@ -81,6 +82,8 @@ def load_summary(path: Path) -> list[dict[str, np.ndarray]]:
 
 
 LANG_COLOURS = plt.get_cmap("tab10").colors
+SOUND_COLOURS = plt.get_cmap("Dark2").colors
+ROWS = 5  # per track: wave, spectrogram, speakers, shots, sounds
 
 
 def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarray]]) -> None:
@@ -90,14 +93,16 @@ def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarra
                          for i in range(n_tracks)]
     languages = sorted({s["language"] for s in result.get("segments", [])})
     colour = {lang: LANG_COLOURS[i % len(LANG_COLOURS)] for i, lang in enumerate(languages)}
+    sounds_by_track = [sorted({n["label"] for n in result.get("sounds", []) if n["track"] == i})
+                       for i in range(n_tracks)]
     heights = []
-    for spk in speakers_by_track:
-        heights += [1.2, 2.0, max(0.6, 0.35 * len(spk)), 0.5]
+    for spk, snd in zip(speakers_by_track, sounds_by_track):
+        heights += [1.2, 2.0, max(0.6, 0.35 * len(spk)), 0.5, max(0.4, 0.3 * len(snd))]
     fig, axes = plt.subplots(len(heights), 1, figsize=(14, sum(heights) + 1.0), sharex=True,
                              gridspec_kw={"height_ratios": heights}, squeeze=False)
     axes = axes[:, 0]
     for ti, summ in enumerate(summaries):
-        ax_w, ax_s, ax_t, ax_e = axes[4 * ti: 4 * ti + 4]
+        ax_w, ax_s, ax_t, ax_e, ax_n = axes[ROWS * ti: ROWS * ti + ROWS]
         dur = float(summ["duration_s"])
         rate = int(summ["rate_hz"])
         x = np.linspace(0, dur, summ["env_min"].size)
@@ -137,6 +142,14 @@ def draw(path: Path, result: dict[str, Any], summaries: list[dict[str, np.ndarra
                 ax_w.axvline(e["time_s"], color="tab:red", lw=0.5, alpha=0.6)
         ax_e.set_yticks([])
         ax_e.set_ylabel("shots", rotation=0, ha="right", va="center")
+        snd = sounds_by_track[ti]
+        for n in result.get("sounds", []):
+            if n["track"] == ti:
+                ax_n.barh(snd.index(n["label"]), max(n["end_s"] - n["start_s"], dur / 800), left=n["start_s"],
+                          height=0.7, color=SOUND_COLOURS[snd.index(n["label"]) % len(SOUND_COLOURS)])
+        ax_n.set_yticks(range(len(snd)), snd, fontsize=7)
+        ax_n.set_ylim(-0.6, max(1, len(snd)) - 0.4)
+        ax_n.set_ylabel("sounds", rotation=0, ha="right", va="center", labelpad=40 if snd else 4)
     longest = max(float(s["duration_s"]) for s in summaries) if summaries else 1.0
     axes[-1].set_xlim(0, longest)
     if longest > 300:  # long files: clock time on the axis, as in the Timeline sheet
