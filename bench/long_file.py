@@ -116,7 +116,7 @@ def main() -> None:
     found = sum(any(abs(c - t) <= SHOT_TOL_S for c in called) for t in shots)
     away = sum(not any(abs(c - t) <= SHOT_TOL_S for t in shots) for c in called)
     speakers = len({turn["speaker"] for turn in result["turns"]})
-    stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k in ("decode", "events", "diarization", "speech"))
+    stages = ", ".join(f"{k} {v:.0f} s" for k, v in t.items() if k in ("decode", "events", "scene", "diarization", "speech"))
     print(f"{path.name}: {audio_s / 60:.0f} min of 48-kHz stereo, speech {'on' if args.speech else 'off'}, "
           f"diarization settings {'before v2' if args.previous_diarization else 'of audiopipe/configs/default.yaml'}")
     print(f"  wall {wall:.0f} s (RTF {wall / audio_s:.3f}); {stages}; diarization RTF {t['diarization'] / audio_s:.3f}")
