@@ -352,11 +352,16 @@ def from_dict(data: dict[str, Any], preset: str = "custom") -> Config:
     return cfg
 
 
-def load(name_or_path: str | Path = "default") -> Config:
-    """Load a preset by name (``audiopipe/configs/<name>.yaml``) or a YAML file by path."""
+def config_file(name_or_path: str | Path) -> Path:
+    """A file of ``audiopipe/configs`` by name (``default``, ``scene_labels``), or a path."""
     path = Path(name_or_path)
-    if not path.suffix:
-        path = CONFIGS_DIR / f"{name_or_path}.yaml"
+    return path if path.suffix else CONFIGS_DIR / f"{name_or_path}.yaml"
+
+
+def read_yaml(name_or_path: str | Path) -> dict[str, Any]:
+    """The mapping a YAML file of ``audiopipe/configs`` (by name) or a path holds; a clear
+    ``ConfigError`` where it is missing, not YAML, or not a mapping."""
+    path = config_file(name_or_path)
     if not path.is_file():
         raise ConfigError(f"config not found: {path}")
     try:
@@ -365,4 +370,9 @@ def load(name_or_path: str | Path = "default") -> Config:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level")
-    return from_dict(data, preset=path.stem)
+    return data
+
+
+def load(name_or_path: str | Path = "default") -> Config:
+    """Load a preset by name (``audiopipe/configs/<name>.yaml``) or a YAML file by path."""
+    return from_dict(read_yaml(name_or_path), preset=config_file(name_or_path).stem)

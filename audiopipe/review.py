@@ -27,9 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .config import CONFIGS_DIR
+from .config import read_yaml
 from .errors import AudiopipeError
 
 LOG_PATH = Path("review") / "corrections.jsonl"
@@ -237,7 +235,7 @@ def plain(v: Any) -> Any:
 def _sound_labels(tables: dict[str, Any]) -> set[str]:
     """What a reviewed sound may be called: the labels of the shipped labels file, those of the
     case's Sounds sheet (a user's own labels), and ``none`` (no such sound)."""
-    shipped = yaml.safe_load((CONFIGS_DIR / "scene_labels.yaml").read_text(encoding="utf-8"))["labels"]
+    shipped = read_yaml("scene_labels").get("labels") or {}
     held = tables["Sounds"]["label"].dropna() if "Sounds" in tables else []
     return set(shipped) | {str(x) for x in held} | {"none"}
 

@@ -51,6 +51,11 @@ def main() -> None:
               f"rates {rates} rounds/min")
     flagged = [s for s in res["segments"] if "during_gunfire" in s["flags"]]
     print(f"segments flagged during_gunfire: {len(flagged)}")
+    # the sound scene: the truth names the look-alikes (fireworks, door knock, door slam), the shots and the speech
+    sounds = "; ".join(f"{n['label']} {n['start_s']:.2f}-{n['end_s']:.2f} s ({n['score']:.2f})" for n in res.get("sounds", []))
+    print(f"sound events: {sounds or 'none'} (truth: fireworks at "
+          + ", ".join(f"{c['time_s']:.1f}" for c in truth["confusers"] if "fireworks" in c["source"])
+          + " s; single shots at 29.0-31.5 s; automatic fire 20.0-26.2 s)")
 
     cfg = config.load("default")
     from faster_whisper import WhisperModel

@@ -228,5 +228,5 @@ def test_the_shipped_cuts_are_the_calibration_s(tmp_path):
     out = tmp_path / "cuts.yaml"
     subprocess.run([sys.executable, str(Path(__file__).resolve().parents[1] / "train" / "scene.py"), "--out", str(out)],
                    check=True, capture_output=True)
-    assert out.read_bytes() == scene.labels.config_file("scene_thresholds").read_bytes()
+    assert out.read_bytes() == config.config_file("scene_thresholds").read_bytes()
     shutil.rmtree(tmp_path, ignore_errors=True)

@@ -13,11 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 import hashlib
-from pathlib import Path
 
-import yaml
-
-from ..config import CONFIGS_DIR
+from ..config import config_file, read_yaml
 from ..errors import ConfigError
 from ..models import ModelRef
 
@@ -38,30 +35,12 @@ class Label:
     yields_to_gunshots: str = ""  # the label an event takes where it begins at a gunshot of the events stage
 
 
-def config_file(name_or_path: str) -> Path:
-    """A file of ``audiopipe/configs`` by name (``scene_labels``), or a path."""
-    path = Path(name_or_path)
-    return path if path.suffix else CONFIGS_DIR / f"{name_or_path}.yaml"
-
-
-def _yaml(path: Path) -> dict:
-    if not path.is_file():
-        raise ConfigError(f"scene labels: {path} not found")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level")
-    return data
-
-
 def load(labels: str = "scene_labels", thresholds: str | None = "scene_thresholds") -> list[Label]:
     """The labels of a labels file with their cuts, checked: every ``over``/``rivals`` name is a
     label of the file, every cut within (0, 1]."""
     path = config_file(labels)
-    entries = _yaml(path).get("labels") or {}
-    chosen = _yaml(config_file(thresholds)) if thresholds else {}
+    entries = read_yaml(path).get("labels") or {}
+    chosen = read_yaml(thresholds) if thresholds else {}
     cuts, holds, smooths = (chosen.get(k) or {} for k in ("thresholds", "hold_s", "smooth_frames"))
     out = []
     for name, e in entries.items():

@@ -222,10 +222,7 @@ def events_of(audio_16k: np.ndarray, track_index: int, starts: np.ndarray, score
             else:
                 spans.append((start, end, a, b))
         for start, end, a, b in spans:
-            # a more specific label heard here at all (half its cut) explains these frames: it wins
-            specific = [(ratio[a: b + 1, j].max(), j) for j, x in enumerate(labels) if lab.name in x.over]
-            r, j = max(specific, default=(0.0, -1))
-            m = j if r >= cfg.off_ratio else k
+            m = _label_of(k, start, ratio[a: b + 1], labels, shots_s, cfg.off_ratio)
             own = [where[i] for i in net.index(list(labels[m].classes))]
             others = [(ratio[a: b + 1, i].max(), i) for i in range(len(labels)) if i != m]
             r, j = max(others, default=(0.0, -1))
@@ -233,19 +230,23 @@ def events_of(audio_16k: np.ndarray, track_index: int, starts: np.ndarray, score
                                   round(float(curve[a: b + 1, m].max()), 4),
                                   _top(scores[a: b + 1, own].max(axis=0), list(labels[m].classes)),
                                   f"{labels[j].name} {curve[a: b + 1, j].max():.2f}" if r >= 0.5 else ""))
-    out = [_yield(e, labels, shots_s) for e in out]
     return sorted(settle(out, labels, cuts, cfg.merge_gap_s), key=lambda e: (e.start_s, e.label))
 
 
-SHOT_AT_START_S = 0.25  # a shot this close to an event's start is where it begins
+SHOT_AT_START_S = 0.25  # a gunshot of the events stage this close to a sound's start is where it begins
 
 
-def _yield(e: SoundEvent, labels: list[Label], shots_s: list[float]) -> SoundEvent:
-    """An event whose label yields to the events stage's gunshots, relabelled where it begins at one."""
-    lab = next(x for x in labels if x.name == e.label)
-    if not lab.yields_to_gunshots or not any(abs(t - e.start_s) <= SHOT_AT_START_S for t in shots_s):
-        return e
-    return dataclasses.replace(e, label=lab.yields_to_gunshots, runner_up=f"{e.label} {e.score:.2f}")
+def _label_of(k: int, start_s: float, ratio: np.ndarray, labels: list[Label], shots_s: list[float],
+              off_ratio: float) -> int:
+    """Which label a span found for label ``k`` is: the label it yields to where it begins at a
+    gunshot of the events stage (``yields_to_gunshots``); else a label more specific than ``k``
+    heard over it at all (half its cut: it explains these frames); else ``k``.
+    ratio: the span's frames, each label's score over its cut."""
+    index = {lab.name: i for i, lab in enumerate(labels)}
+    if labels[k].yields_to_gunshots and any(abs(t - start_s) <= SHOT_AT_START_S for t in shots_s):
+        return index[labels[k].yields_to_gunshots]
+    r, j = max(((ratio[:, i].max(), i) for i, x in enumerate(labels) if labels[k].name in x.over), default=(0.0, k))
+    return j if r >= off_ratio else k
 
 
 def detect(track: Track, cfg: SceneConfig, net: AudioSet, labels: list[Label], shots_s: list[float] = ()
