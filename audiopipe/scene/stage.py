@@ -1,20 +1,24 @@
 """Sound events of a track: the AudioSet network on a grid of frames, a score curve per label,
-hysteresis, a start and an end (``hear``, ``curves``, ``resolve``, ``detect``).
+hysteresis, a start and an end (``hear``, ``curves``, ``resolve``, ``events_of``, ``detect``).
 
 Per track: 0.975-s frames every ``hop_s`` (the last one ends at the track's end; a track
 shorter than a frame is padded with faint quiet), scored ``audioset.BATCH`` at a time, so an
 hour's frames are never all held, only the scores of the labels' classes (a few dozen numbers
 a frame). A frame whose own samples never reach ``silence_dbfs`` is not run: digital silence
 is no sound. Per label, the frame score is the highest of its classes, smoothed by a running
-median of the label's ``smooth_frames`` (chosen with its cut). Where a label is more specific than another (``over``), or two
-labels compete for the same frames (``rivals``: the one the network scores higher wins), the loser's frames are lowered below its cut
-and it is kept as the winner's runner-up. An event starts where the curve reaches the label's
-cut and lasts while it stays above ``off_ratio`` of it; events of a label closer than
-``merge_gap_s`` are one. Its start is where the sound begins inside its first frame (the first
-20-ms stretch within 10 dB of that frame's loudest), its end where it fades inside its last
-frame (the last within 20 dB), so that a blast 0.6 s into a frame is timed at the blast.
+median of the label's ``smooth_frames``. An event begins where the score has stayed at the
+label's cut for its ``hold_s`` (both chosen on real clips, ``train/scene.py``) and lasts while
+it stays above ``off_ratio`` of the cut; spans closer than ``merge_gap_s`` are one. The rules
+between labels: where a more specific label (``over``) is heard, or a rival scores higher
+(``rivals``), the loser's frames are lowered below its cut (``resolve``); a span is the more
+specific label where that one is heard over it at all (half its cut), and the label it
+``yields_to_gunshots`` where it begins at a gunshot of the events stage (``_label_of``);
+overlapping events in a rule become one, the loser its runner-up (``settle``). Its start is
+where the sound begins inside its first frame (the first 20-ms stretch within 10 dB of that
+frame's loudest, taken back while the level stays 10 dB over the quiet before it), its end
+where it fades inside its last frame (the last within 20 dB), so that a blast 0.6 s into a
+frame is timed at the blast (``edges_s``).
 """
-
 from __future__ import annotations
 
 import dataclasses
