@@ -219,6 +219,10 @@ def test_the_case_page_lists_the_file_and_links_to_its_page(case, browser):
     assert pg.locator("img").count() == 0
     row = pg.locator("tbody tr").first
     assert ODD_NAME in row.inner_text() and "\tok\t" in row.inner_text()
+    (result,) = [json.loads(p.read_text()) for p in case.glob("files/*/result.json")]
+    labels = sorted({n["label"] for n in result["sounds"]})
+    counts = ", ".join(f"{x} {sum(n['label'] == x for n in result['sounds'])}" for x in labels)
+    assert labels and f"\t{counts}\t" in row.inner_text()  # the file's sound events, counted by label
     row.locator("a").click()
     pg.wait_for_selector("#lines tr")
     assert pg.inner_text("h1") == ODD_NAME

@@ -151,7 +151,7 @@ def write(folder: Path, data: dict[str, Any]) -> Path:
 def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, Any]) -> Path:
     """``review.html`` at the case root: every input with its status and counts, linking to the
     page of each analysed file (plain HTML, no script)."""
-    seg, ev = tabs["Segments"], tabs["Events"]
+    seg, ev, snd = tabs["Segments"], tabs["Events"], tabs["Sounds"]
     file_flags = dict(zip(tabs["Files"]["path"], tabs["Files"]["flags"].fillna("")))
     reviewed_cols = ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewer_note"]
     rows = []
@@ -163,17 +163,20 @@ def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, An
             cells[0] = f'<a href="{html.escape(folder + "/" + PAGE_NAME)}">{cells[0]}</a>'
         s = seg[seg["sha256"] == sha] if sha else seg.iloc[0:0]
         e = ev[ev["sha256"] == sha] if sha else ev.iloc[0:0]
-        reviewed = int(s[reviewed_cols].notna().any(axis=1).sum() + e["reviewed_is_gunshot"].notna().sum())
+        n = snd[snd["sha256"] == sha] if sha else snd.iloc[0:0]
+        reviewed = int(s[reviewed_cols].notna().any(axis=1).sum() + e["reviewed_is_gunshot"].notna().sum()
+                       + n[["reviewed_label", "reviewer_note"]].notna().any(axis=1).sum())
         dur = row.get("duration_s")
         cells += [html.escape(str(row.get("status") or "")),
                   "" if dur is None else f"{float(dur):.1f}",
                   str(len(s)), str(int((e["category"] == "gunshot").sum())),
                   str(int((e["category"] == "possible_gunshot").sum())),
+                  html.escape(", ".join(f"{k} {v}" for k, v in sorted(n["label"].value_counts().items()))),
                   str(int((s["flags"].fillna("") != "").sum())), str(reviewed),
                   html.escape(str(row.get("error") or row.get("duplicate_of") or "")),
                   html.escape(file_flags.get(row.get("path"), ""))]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    head = ["file", "status", "duration (s)", "segments", "gunshots", "possible gunshots", "flagged segments",
+    head = ["file", "status", "duration (s)", "segments", "gunshots", "possible gunshots", "sounds", "flagged segments",
             "reviewed rows", "error / duplicate of", "file flags"]
     doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
