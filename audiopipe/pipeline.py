@@ -179,7 +179,7 @@ class Analyzer:
 
         if long_file:
             log.info(f"{progress} {media.path}: decoded in {result.timings_s['decode']:.0f} s; "
-                     f"events {result.timings_s.get('events', 0.0):.0f} s")
+                     f"events {result.timings_s.get('events', 0.0):.0f} s, scene {result.timings_s.get('scene', 0.0):.0f} s")
         for track in tracks:
             t0 = time.perf_counter()
             speaker_turns = self.diarize(track, result, step_log(track, "diarization"))
