@@ -27,6 +27,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--no-speech", action="store_true", help="skip language ID and transcription")
     run.add_argument("--no-events", action="store_true", help="skip gunshot-like event detection")
     run.add_argument("--no-scene", action="store_true", help="skip the sound scene (explosions, aircraft, sirens ...)")
+    run.add_argument("--no-sync", action="store_true", help="do not line up files that hear the same moments")
     run.add_argument("--no-diarization", action="store_true", help="VAD regions as turns, no speaker labels")
     run.add_argument("--num-speakers", type=int, help="exact number of speakers, when known")
     run.add_argument("--min-speakers", type=int)
@@ -105,6 +106,7 @@ def _config_from(args: argparse.Namespace) -> config.Config:
         "events": {"gunshot_threshold": args.gunshot_threshold, "possible_threshold": args.possible_threshold,
                    "enabled": off(args.no_events)},
         "scene": {"enabled": off(args.no_scene)},
+        "sync": {"enabled": off(args.no_sync)},
         "run": {"executor": None if args.ray is None else "ray", "ray_address": args.ray or None,
                 "workers": args.workers, "cpus_per_worker": args.cpus_per_worker,
                 "gpus_per_worker": args.gpus_per_worker,

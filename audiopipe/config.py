@@ -189,6 +189,17 @@ class SceneConfig:
 
 
 @dataclass(frozen=True)
+class SyncConfig:
+    """Files that hear the same moments, on one clock (``audiopipe.sync``)."""
+
+    enabled: bool = True
+    min_votes: int = 20  # landmark pairs agreeing on an offset for two tracks to be one moment
+    min_confidence: float = 0.04  # envelope correlation at the refined offset (two microphones: 0.05-0.5)
+    min_overlap_s: float = 3.0
+    same_recording_confidence: float = 0.8  # above: one recording (a copy, re-encoded); below: another device
+
+
+@dataclass(frozen=True)
 class AlignConfig:
     window_s: float = 5.0  # events within this distance of a turn are listed with it
     sound_flags: tuple[str, ...] = ("explosion", "scream")  # speech over these sounds is flagged during_<label>
@@ -227,6 +238,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     events: EventsConfig = field(default_factory=EventsConfig)
     scene: SceneConfig = field(default_factory=SceneConfig)
+    sync: SyncConfig = field(default_factory=SyncConfig)
     speech: SpeechConfig = field(default_factory=SpeechConfig)
     diarization: DiarizationConfig = field(default_factory=DiarizationConfig)
     align: AlignConfig = field(default_factory=AlignConfig)
@@ -255,6 +267,7 @@ _SECTIONS = {
     "ingest": IngestConfig,
     "events": EventsConfig,
     "scene": SceneConfig,
+    "sync": SyncConfig,
     "speech": SpeechConfig,
     "diarization": DiarizationConfig,
     "align": AlignConfig,

@@ -2,7 +2,7 @@
 
 Per file: decode (ingest) -> gunshot-like events -> sound scene -> speech turns (diarization or VAD) ->
 language per turn -> transcription -> alignment, and the timeline summary and listening copy
-the outputs need (``Analyzer.analyse``). ``analyse_file`` is the per-file error boundary: an
+the outputs need, and each track's sync fingerprint (``Analyzer.analyse``). ``analyse_file`` is the per-file error boundary: an
 ``AudiopipeError`` (or an OS error such as a full disk) becomes a result with ``status:
 error``, and the batch goes on. It writes nothing: the batch loop (``audiopipe.batch``) writes
 the case folder, and its executors (local, Ray) call this module, never the other way round.
@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import threadpoolctl
 
-from . import align, events, ingest, models, outputs, scene
+from . import align, events, ingest, models, outputs, scene, sync
 from .config import Config
 from .errors import AudiopipeError, StageError
 from .records import FileResult, MediaFile, Probe, shifted, to_dict
@@ -122,7 +122,8 @@ class Analyzer:
         result.stages["diarization"] = "done"
         return turns
 
-    def analyse(self, media: MediaFile, probed: Probe, result: FileResult, progress: str = "") -> tuple[list, list]:
+    def analyse(self, media: MediaFile, probed: Probe, result: FileResult, progress: str = ""
+                ) -> tuple[list, list, list]:
         """Decode and run every enabled stage; fills ``result``; returns the tracks' timeline
         summaries (``outputs.timeline.summarise``) and the review page's listening copies (bytes
         per track, none when ``outputs.audio_copy`` is none).
@@ -160,6 +161,11 @@ class Analyzer:
             result.stages["scene"] = "done"
         else:
             result.stages["scene"] = "off"
+        prints = []
+        if cfg.sync.enabled:  # what lines this file up with others of the same moment (matched by the batch)
+            t0 = time.perf_counter()
+            prints = [sync.compute(t.audio_16k, t.start_s) for t in tracks]
+            result.timings_s["sync_fingerprint"] = time.perf_counter() - t0
         summaries = [outputs.timeline.summarise(t.audio_native, t.native_rate_hz, t.start_s) for t in tracks]
         out = cfg.outputs
         copies = ([outputs.page.audio_copy(t.audio_native, t.native_rate_hz, out.audio_copy, out.audio_copy_kbps,
@@ -212,7 +218,7 @@ class Analyzer:
         result.segments, result.aligned_events = align.align(result.segments, result.events,
                                                              result.bursts, cfg.align, result.sounds)
         result.stages["align"] = "done"
-        return summaries, copies
+        return summaries, copies, prints
 
 
 LONG_FILE_S = 600.0  # files at least this long log their progress inside the file
@@ -248,12 +254,13 @@ class Job:
 @dataclass
 class FileOutcome:
     """What analysing one file gives back for the driver to write: the result dict, the
-    tracks' timeline summaries and listening copies; where it ran (``worker``)."""
+    tracks' timeline summaries, listening copies and sync fingerprints; where it ran (``worker``)."""
 
     data: dict[str, Any]
     summaries: list = field(default_factory=list)
     copies: list = field(default_factory=list)
     worker: str = "local"
+    prints: list = field(default_factory=list)  # sync.Fingerprint per track
 
 
 def analyse_file(analyzer: Analyzer, job: Job) -> FileOutcome:
@@ -266,10 +273,11 @@ def analyse_file(analyzer: Analyzer, job: Job) -> FileOutcome:
     started = time.perf_counter()
     summaries: list = []
     copies: list = []
+    prints: list = []
     permanent = False
     try:
         with threadpoolctl.threadpool_limits(analyzer.threads):  # OpenMP and BLAS pools: the same sums everywhere
-            summaries, copies = analyzer.analyse(media, job.probe, result, job.progress)
+            summaries, copies, prints = analyzer.analyse(media, job.probe, result, job.progress)
     except AudiopipeError as exc:
         result.status, result.error_kind, result.error = "error", exc.kind, str(exc)
         permanent = exc.permanent
@@ -282,7 +290,7 @@ def analyse_file(analyzer: Analyzer, job: Job) -> FileOutcome:
     result.timings_s["total"] = time.perf_counter() - started
     data = to_dict(result)
     data["error_permanent"] = permanent
-    return FileOutcome(data, summaries, copies)
+    return FileOutcome(data, summaries, copies, prints=prints)
 
 
 

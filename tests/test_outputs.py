@@ -34,7 +34,7 @@ def case(tmp_path_factory) -> Path:
 
 def test_workbook_has_every_sheet_frozen_filtered_and_no_index(case):
     wb = openpyxl.load_workbook(case / "case.xlsx")
-    assert wb.sheetnames == ["Files", "Timeline", "Segments", "Words", "Events", "Bursts", "Sounds", "Speakers"]
+    assert wb.sheetnames == ["Files", "Timeline", "Segments", "Words", "Events", "Bursts", "Sounds", "Sync", "Speakers"]
     for ws in wb.worksheets:
         assert ws.freeze_panes == "A2"
         assert ws.auto_filter.ref and ws.auto_filter.ref.startswith("A1:")

@@ -25,7 +25,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("audiopipe.config",),
     ("audiopipe.provenance", "audiopipe.models", "audiopipe.review"),
     # the stages: each reads records and config, never another stage (data flows through records)
-    ("audiopipe.ingest", "audiopipe.diarize", "audiopipe.speech", "audiopipe.events", "audiopipe.scene", "audiopipe.align"),
+    ("audiopipe.ingest", "audiopipe.diarize", "audiopipe.speech", "audiopipe.events", "audiopipe.scene",
+     "audiopipe.sync", "audiopipe.align"),
     ("audiopipe.outputs",),
     ("audiopipe.pipeline",),  # the per-file analysis: the only place that knows the stages' order
     ("audiopipe.batch.marks", "audiopipe.batch.logs"),

@@ -2,7 +2,7 @@
 duplicates analysed once, files already done with this config and these models reused (the
 resume key: input SHA-256, config hash, model hashes), the rest handed to an executor
 (``executors``: local or Ray), each outcome written as it comes back (``result.json`` last),
-then the case outputs and the manifest. Records: ``RunSummary``.
+then the files that hear the same moments lined up (``sync``), the case outputs and the manifest. Records: ``RunSummary``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from tqdm import tqdm
 
-from .. import ingest, outputs, provenance
+from .. import ingest, outputs, provenance, sync
 from ..config import Config
 from ..errors import AudiopipeError, OutputError, UnreadableFile
 from ..pipeline import Analyzer, FileOutcome, Job
@@ -178,6 +178,9 @@ def run(evidence_dir: str | Path, case_dir: str | Path, cfg: Config, *, quiet: b
             "inputs": rows,
         }
         try:
+            # files that hear the same moments, new ones against those of earlier runs too
+            sync.write_case(case_dir, sync.run(case_dir, rows, cfg.sync) if cfg.sync.enabled else [],
+                            provenance.atomic_write_text)
             outputs.write_case(case_dir, manifest, cfg.outputs)
         except OSError as exc:
             raise OutputError(
@@ -214,6 +217,9 @@ def _write(item: _Input, folder: Path, outcome: FileOutcome, cfg: Config) -> Non
     data, media = outcome.data, item.media
     status, kind, error = data["status"], data.get("error_kind"), data.get("error")
     try:
+        if outcome.prints:  # before result.json: a result there means its fingerprints are there too
+            folder.mkdir(parents=True, exist_ok=True)
+            sync.save(folder, outcome.prints, provenance.atomic_write_bytes)
         outputs.write_file(folder, data, outcome.summaries, cfg.outputs, outcome.copies)
     except OSError as exc:
         status, kind = "error", "write"

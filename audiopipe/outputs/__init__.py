@@ -14,7 +14,7 @@ from typing import Any
 
 import jsonschema
 
-from .. import review
+from .. import review, sync
 from ..config import OutputsConfig
 from ..provenance import UNHASHED, atomic_write_bytes, atomic_write_json, atomic_write_text, write_sha256sums
 from . import page, sheets, subtitles, tables, timeline
@@ -109,7 +109,7 @@ def case_tables(case_dir: Path, manifest: dict[str, Any], results: list[dict[str
     ``review.apply`` fills them); results: the stored results, read here when not given."""
     results = load_results(case_dir, manifest["inputs"]) if results is None else results
     window = manifest.get("config", {}).get("align", {}).get("window_s", 5.0)
-    return tables.build(results, manifest["inputs"], window_s=window)
+    return tables.build(results, manifest["inputs"], window_s=window, sync_rows=sync.read_case(case_dir))
 
 
 def _write_reviewed_subtitles(case_dir: Path, results: list[dict[str, Any]], segments) -> None:

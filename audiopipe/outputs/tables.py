@@ -49,8 +49,10 @@ BURST_COLUMNS = ["file", "sha256", "track", "burst_id", "start_s", "end_s", "sta
                  "shot_count", "median_interval_s", "rate_rpm", "fire_mode"]
 SPEAKER_COLUMNS = ["file", "sha256", "track", "speaker", "turns", "speech_s", "languages", "row_id",
                    *REVIEW_COLUMNS["Speakers"]]
-TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "kind", "speaker", "language",
-                    "what", "flags", "row_id", "reviewed", "reviewed_by"]
+TIMELINE_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "end_s", "group", "group_time_s", "kind",
+                    "speaker", "language", "what", "flags", "row_id", "reviewed", "reviewed_by"]
+SYNC_COLUMNS = ["file", "sha256", "track", "group", "offset_s", "drift_ppm", "overlap_s", "relation", "confidence",
+                "matched_with", "landmarks_agreeing"]
 SOUND_COLUMNS = ["file", "sha256", "track", "start_s", "end_s", "start_hms", "end_hms", "label", "score", "top_classes",
                  "runner_up", "nearest_segment", "speech_offset_s", "speaker", "text", "row_id", *REVIEW_COLUMNS["Sounds"]]
 WORD_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "start_hms", "word", "probability"]
@@ -101,10 +103,11 @@ def _reviewed(rid: str, sheet: str) -> dict[str, Any]:
     return {"row_id": rid, **{c: None for c in REVIEW_COLUMNS[sheet]}}
 
 
-def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0
-          ) -> dict[str, pd.DataFrame]:
+def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s: float = 5.0,
+          sync_rows: list[dict[str, Any]] = ()) -> dict[str, pd.DataFrame]:
     """All review tables: sheet name -> DataFrame (the machine's values; the reviewer columns
-    empty until ``review.apply``)."""
+    empty until ``review.apply``). sync_rows: the case's groups (``sync.run``): each Timeline
+    row of a grouped track gets its group and its time on the group's clock."""
     segs, evs, bursts, speakers, timeline, words, sounds = [], [], [], [], [], [], []
     for r in results:
         if r.get("status") != "ok":
@@ -200,6 +203,10 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                              "speech_s": round(entry["speech_s"], 3),
                              "languages": ", ".join(sorted(entry["languages"])),
                              **_reviewed(row_id(sha, track, "p", spk), "Speakers")})
+    clock = {(r["sha256"], r["track"]): (r["group"], r["offset_s"]) for r in sync_rows}
+    for row in timeline:
+        group, offset = clock.get((row["sha256"], row["track"]), (None, None))
+        row["group"], row["group_time_s"] = group, None if group is None else round(row["time_s"] + offset, 4)
     order = {"burst": 0, "gunshot": 1, "sound": 2, "speech": 3}
     timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
     # what holds for a whole file (a track cut short, diarization off or failed), by its bytes
@@ -214,5 +221,6 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
         "Events": pd.DataFrame(evs, columns=EVENT_COLUMNS),
         "Bursts": pd.DataFrame(bursts, columns=BURST_COLUMNS),
         "Sounds": pd.DataFrame(sounds, columns=SOUND_COLUMNS),
+        "Sync": pd.DataFrame(list(sync_rows), columns=SYNC_COLUMNS),
         "Speakers": pd.DataFrame(speakers, columns=SPEAKER_COLUMNS),
     }
