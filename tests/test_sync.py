@@ -103,6 +103,20 @@ def test_two_headset_microphones_of_one_meeting_are_one_scene(tmp_path):
     assert by[0].offset_s - by[1].offset_s == pytest.approx(5.25 - 2.2, abs=0.02)
 
 
+@pytest.mark.parametrize("ppm", [500, 1000])
+def test_a_copy_whose_clock_drifts_is_lined_up_at_both_ends(ppm):
+    """The 60-s ES2004 room mix, and a copy of it played 0.05 % / 0.1 % slow and cut 3.3 s in
+    (a phone's clock): the drift found within 50 ppm, the copy's 0 s within 2 ms."""
+    audio, rate = read_audio(MEDIA / "diarization" / "ami_es2004_4spk.wav")
+    x = librosa.resample(audio.mean(axis=0), orig_sr=rate, target_sr=16000)
+    slow = librosa.resample(x, orig_sr=16000, target_sr=16000 * (1 + ppm * 1e-6), res_type="soxr_hq")
+    cut = int(3.3 * 16000)
+    pairs, _ = sync.match([sync.compute(x), sync.compute(slow[cut:])], SyncConfig())
+    (pair,) = pairs
+    assert pair.drift_ppm == pytest.approx(-ppm, abs=50)
+    assert pair.offset_s == pytest.approx(cut / (16000 * (1 + ppm * 1e-6)), abs=0.002)
+
+
 def test_unrelated_recordings_are_never_paired():
     """Every shared speech recording but the scenario's own sources: no pair at all."""
     sources = {"jfk_en.flac", "it_01.wav", "ru_lecture.wav", "de_01.wav"}  # the scenario is made of these

@@ -1,7 +1,7 @@
 """One incident, many recordings: which files hear the same moments, and where each sits on a
 common clock. Per track a fingerprint (``fingerprint.compute``) made while the file is
 analysed and kept beside its result (``save``/``load``: ``sync.npz``); across the case, the
-matching (``match.match``) after every run, new files against old ones included (``run``).
+matching (``matching.match``) after every run, new files against old ones included (``run``).
 Records: ``SyncRow`` (the Sync sheet's rows, in ``sync.json`` of the case)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 
 from ..config import SyncConfig
 from .fingerprint import Fingerprint, compute
-from .match import SyncPair, SyncRow, match
+from .matching import SyncPair, SyncRow, match
 
 __all__ = ["Fingerprint", "SyncPair", "SyncRow", "compute", "load", "match", "run", "save", "to_bytes"]
 

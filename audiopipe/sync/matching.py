@@ -8,8 +8,8 @@
    lag of the highest normalised cross-correlation within 48 ms of the landmarks' offset,
    interpolated between samples; ``confidence`` is that correlation (0.9 and more between
    copies of one recording, often under 0.2 between two microphones of one room, whose
-   offset the landmarks' votes still carry). Drift: the same on the first and last thirds of
-   a long overlap of one recording's copies, the change of offset over the time between them.
+   offset the landmarks' votes still carry). Drift: the slope of the matched landmarks' offsets
+   along the overlap, taken out before the envelopes are compared where it is large (``refine``).
 3. Pairs with ``confidence`` and ``overlap_s`` enough are joined into groups (union-find); each
    track's ``offset_s`` is where its 0 s falls on the group's clock (the earliest at 0).
    ``relation``: ``same_recording`` where the envelopes agree almost sample for sample
@@ -27,8 +27,13 @@ from ..config import SyncConfig
 from .fingerprint import ENV_RATE_HZ, FRAME_S, Fingerprint
 
 MAX_TRACKS_PER_HASH = 50  # a hash held by more tracks than this votes for nothing
+MAX_ENTRIES_PER_HASH = 400  # nor one held this many times (a sound repeated all through a file)
 REFINE_S = 0.048  # the envelope search around the landmarks' offset
-DRIFT_MIN_S = 30.0  # an overlap this long has its drift measured
+DRIFT_MIN_S = 30.0  # matched landmarks spread this long have their drift measured
+LINE_REACH_S = 0.1  # landmarks within this of the pair's offset are matched (0.1 % over 100 s)
+LINE_MIN_POINTS = 30
+WARP_PPM = 50.0  # a drift this large is taken out before the envelopes are compared
+DRIFT_CONFIDENCE = 0.5  # a smaller drift is reported where the envelopes agree this well  # and the points lie this close to one line (one recording's copies)
 
 
 @dataclass(frozen=True)
@@ -67,24 +72,25 @@ def candidates(prints: list[Fingerprint], min_votes: int) -> list[tuple[int, int
     order = np.argsort(hashes, kind="stable")
     hashes, node, times = hashes[order], node[order], times[order]
     edges = np.flatnonzero(np.diff(hashes)) + 1
-    votes: dict[tuple[int, int], dict[int, int]] = {}
+    found_a, found_b, found_dt = [], [], []
     for lo, hi in zip(np.r_[0, edges], np.r_[edges, hashes.size]):
-        if hi - lo < 2:
+        if hi - lo < 2 or hi - lo > MAX_ENTRIES_PER_HASH:
             continue
-        nodes = node[lo:hi]
-        held = np.unique(nodes)
-        if held.size < 2 or held.size > MAX_TRACKS_PER_HASH:
+        nodes, at = node[lo:hi], times[lo:hi]
+        if nodes.min() == nodes.max() or np.unique(nodes).size > MAX_TRACKS_PER_HASH:
             continue
-        for i in range(lo, hi):
-            for j in range(i + 1, hi):
-                a, b = node[i], node[j]
-                if a == b:
-                    continue
-                dt = times[i] - times[j]
-                key = (a, b) if a < b else (b, a)
-                dt = dt if a < b else -dt
-                per = votes.setdefault((int(key[0]), int(key[1])), {})
-                per[int(dt)] = per.get(int(dt), 0) + 1
+        a, b = np.meshgrid(np.arange(hi - lo), np.arange(hi - lo), indexing="ij")
+        keep = nodes[a] < nodes[b]  # each pair of tracks once, a < b
+        found_a.append(nodes[a[keep]])
+        found_b.append(nodes[b[keep]])
+        found_dt.append(at[a[keep]] - at[b[keep]])
+    if not found_a:
+        return []
+    keys, counts = np.unique(np.stack([np.concatenate(found_a), np.concatenate(found_b), np.concatenate(found_dt)]),
+                             axis=1, return_counts=True)
+    votes: dict[tuple[int, int], dict[int, int]] = {}
+    for (a, b, dt), n in zip(keys.T.tolist(), counts.tolist()):
+        votes.setdefault((a, b), {})[dt] = n
     out = []
     for (a, b), per in votes.items():
         best = max(per, key=lambda d: per[d] + per.get(d - 1, 0) + per.get(d + 1, 0))
@@ -94,15 +100,18 @@ def candidates(prints: list[Fingerprint], min_votes: int) -> list[tuple[int, int
     return out
 
 
-def _refine(ea: np.ndarray, eb: np.ndarray, guess_s: float) -> tuple[float, float]:
-    """(offset_s, correlation) of two envelopes near ``guess_s`` (a's time minus b's)."""
+def _refine(ea: np.ndarray, eb: np.ndarray, guess_s: float, span: tuple[int, int] | None = None
+            ) -> tuple[float, float]:
+    """(offset_s, correlation) of two envelopes near ``guess_s`` (a's time minus b's), over
+    a's samples ``span`` (default: all that overlap)."""
     lag0 = int(round(guess_s * ENV_RATE_HZ))
     reach = int(round(REFINE_S * ENV_RATE_HZ))
+    first, last = span or (0, ea.size)
     best = (-2.0, lag0)
     scores = {}
     for lag in range(lag0 - reach, lag0 + reach + 1):
         # a[t] against b[t - lag]
-        lo, hi = max(0, lag), min(ea.size, eb.size + lag)
+        lo, hi = max(first, lag), min(last, eb.size + lag)
         if hi - lo < ENV_RATE_HZ:
             continue
         x, y = ea[lo:hi], eb[lo - lag: hi - lag]
@@ -119,35 +128,74 @@ def _refine(ea: np.ndarray, eb: np.ndarray, guess_s: float) -> tuple[float, floa
     return (lag + frac) / ENV_RATE_HZ, c
 
 
-def refine(pa: Fingerprint, pb: Fingerprint, guess_s: float, drift_confidence: float = 0.8
-           ) -> tuple[float, float, float, float | None]:
-    """(offset_s, confidence, overlap_s, drift_ppm) of a candidate pair; the drift where the
-    overlap is long and both of its thirds correlate at ``drift_confidence`` (copies of one
-    recording: between devices the envelope is too coarse for it), else None."""
+def _landmark_line(pa: Fingerprint, pb: Fingerprint, guess_s: float) -> tuple[float, float, int, float] | None:
+    """The matched landmarks of a pair (same hash, offset within ``LINE_REACH_S`` of the guess)
+    as a line offset(t_a) = at_zero + slope * t_a, fitted twice (the strays of the first fit
+    left out): (at_zero_s, slope, points, span_s), or None with too few."""
+    ia, ib = np.argsort(pa.hashes, kind="stable"), np.argsort(pb.hashes, kind="stable")
+    ha, ta, hb, tb = pa.hashes[ia], pa.times[ia], pb.hashes[ib], pb.times[ib]
+    common = np.intersect1d(ha, hb)
+    lo_a, hi_a = np.searchsorted(ha, common, "left"), np.searchsorted(ha, common, "right")
+    lo_b, hi_b = np.searchsorted(hb, common, "left"), np.searchsorted(hb, common, "right")
+    xs, ys = [], []
+    for a0, a1, b0, b1 in zip(lo_a, hi_a, lo_b, hi_b):
+        if (a1 - a0) * (b1 - b0) > MAX_ENTRIES_PER_HASH:
+            continue
+        d = (ta[a0:a1, None] - tb[None, b0:b1]) * FRAME_S
+        i, _ = np.nonzero(np.abs(d - guess_s) <= LINE_REACH_S)
+        xs.append(ta[a0:a1][i] * FRAME_S)
+        ys.append(d[np.abs(d - guess_s) <= LINE_REACH_S])
+    if not xs:
+        return None
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    if x.size < LINE_MIN_POINTS:
+        return None
+    keep = np.ones(x.size, bool)
+    for _ in range(2):
+        slope, at_zero = np.polyfit(x[keep], y[keep], 1)
+        keep = np.abs(y - (at_zero + slope * x)) <= 1.5 * FRAME_S
+        if keep.sum() < LINE_MIN_POINTS:
+            return None
+    slope, at_zero = np.polyfit(x[keep], y[keep], 1)
+    return float(at_zero), float(slope), int(keep.sum()), float(x[keep].max() - x[keep].min())
+
+
+def refine(pa: Fingerprint, pb: Fingerprint, guess_s: float) -> tuple[float, float, float, float | None]:
+    """(offset_s, confidence, overlap_s, drift_ppm) of a candidate pair.
+
+    Drift: the slope of the matched landmarks' offsets along the overlap (16-ms steps, but
+    hundreds of them), where they span ``DRIFT_MIN_S``. Where it is large (``WARP_PPM``: 0.1 %
+    moves 30 ms over 30 s), b's envelope is brought onto a's clock by that line before the
+    cross-correlation, and kept so where the two then agree better (a clock that drifts);
+    otherwise the envelopes are compared as they are, and a line that did not help is two
+    devices' noise (drift None). ``offset_s``: where b's 0 s falls on a's clock."""
     ea, eb = pa.envelope.astype(np.float32), pb.envelope.astype(np.float32)
     offset, conf = _refine(ea, eb, guess_s)
     start, end = max(0.0, offset), min(pa.duration_s, pb.duration_s + offset)  # the overlap on a's clock
-    overlap = max(0.0, end - start)
-    drift = None
-    if overlap >= DRIFT_MIN_S and conf >= drift_confidence:
-        third = overlap / 3
-        parts = []
-        for lo in (start, end - third):
-            a0, a1 = int(lo * ENV_RATE_HZ), int((lo + third) * ENV_RATE_HZ)
-            ea_part = np.zeros_like(ea)
-            ea_part[a0:a1] = ea[a0:a1]
-            parts.append((lo + third / 2, *_refine(ea_part, eb, offset)))
-        (t1, o1, c1), (t2, o2, c2) = parts
-        if min(c1, c2) >= drift_confidence:
-            drift = (o2 - o1) / (t2 - t1) * 1e6
-    return offset, conf, overlap, drift
+    line = _landmark_line(pa, pb, guess_s)
+    if line is None or line[3] < DRIFT_MIN_S:
+        return offset, conf, max(0.0, end - start), None
+    at_zero, slope, _, _ = line
+    if abs(slope) * 1e6 >= WARP_PPM:
+        # b's envelope on a's clock (t_b = t_a - (at_zero + slope * t_a)): where that makes the two
+        # agree better, the drift is real; b's 0 s falls at a's at_zero / (1 - slope)
+        ta = np.arange(ea.size) / ENV_RATE_HZ
+        warped = np.interp((ta * (1 - slope) - at_zero) * ENV_RATE_HZ, np.arange(eb.size), eb, left=0.0,
+                           right=0.0).astype(np.float32)
+        delta, agree = _refine(ea, warped, 0.0)
+        if agree > conf + 0.05:
+            offset = (at_zero + delta) / (1 - slope)
+            end = min(pa.duration_s, offset + pb.duration_s / (1 - slope))
+            return offset, agree, max(0.0, end - max(0.0, offset)), slope * 1e6
+        return offset, conf, max(0.0, end - start), None  # the line is two devices' noise, not a clock
+    return offset, conf, max(0.0, end - start), slope * 1e6 if conf >= DRIFT_CONFIDENCE else None
 
 
 def match(prints: list[Fingerprint], cfg: SyncConfig) -> tuple[list[SyncPair], list[SyncRow]]:
     """The accepted pairs, and a row per grouped track (tracks in no group have none)."""
     pairs = []
     for a, b, frames, votes in candidates(prints, cfg.min_votes):
-        offset, conf, overlap, drift = refine(prints[a], prints[b], frames * FRAME_S, cfg.same_recording_confidence)
+        offset, conf, overlap, drift = refine(prints[a], prints[b], frames * FRAME_S)
         if conf >= cfg.min_confidence and overlap >= cfg.min_overlap_s:
             pairs.append(SyncPair(a, b, round(offset, 5), round(conf, 4), round(overlap, 3),
                                   None if drift is None else round(drift, 1), votes))
