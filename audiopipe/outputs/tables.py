@@ -203,10 +203,11 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                              "speech_s": round(entry["speech_s"], 3),
                              "languages": ", ".join(sorted(entry["languages"])),
                              **_reviewed(row_id(sha, track, "p", spk), "Speakers")})
-    clock = {(r["sha256"], r["track"]): (r["group"], r["offset_s"]) for r in sync_rows}
+    clock = {(r["sha256"], r["track"]): (r["group"], r["offset_s"], 1 + (r["drift_ppm"] or 0.0) * 1e-6)
+             for r in sync_rows}
     for row in timeline:
-        group, offset = clock.get((row["sha256"], row["track"]), (None, None))
-        row["group"], row["group_time_s"] = group, None if group is None else round(row["time_s"] + offset, 4)
+        group, offset, rate = clock.get((row["sha256"], row["track"]), (None, None, None))
+        row["group"], row["group_time_s"] = group, None if group is None else round(offset + rate * row["time_s"], 4)
     order = {"burst": 0, "gunshot": 1, "sound": 2, "speech": 3}
     timeline.sort(key=lambda row: (row["file"], row["track"], row["time_s"], order[row["kind"]]))
     # what holds for a whole file (a track cut short, diarization off or failed), by its bytes

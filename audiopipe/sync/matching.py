@@ -11,7 +11,9 @@
    offset the landmarks' votes still carry). Drift: the slope of the matched landmarks' offsets
    along the overlap, taken out before the envelopes are compared where it is large (``refine``).
 3. Pairs with ``confidence`` and ``overlap_s`` enough are joined into groups (union-find); each
-   track's ``offset_s`` is where its 0 s falls on the group's clock (the earliest at 0).
+   track's ``offset_s`` is where its 0 s falls on the group's clock (the earliest at 0) and its
+   ``drift_ppm`` how fast its clock runs against the group's (composed along the strongest
+   pairs; None where a pair on the way had none measured).
    ``relation``: ``same_recording`` where the envelopes agree almost sample for sample
    (``same_recording_confidence``), else ``same_scene``.
 Records: ``SyncPair``, ``SyncRow``.
@@ -49,7 +51,8 @@ class SyncPair:
 
 @dataclass(frozen=True)
 class SyncRow:
-    """One track in a group: where its 0 s falls on the group's clock."""
+    """One track in a group: where its 0 s falls on the group's clock, and how fast its clock runs
+    against the group's (``drift_ppm``: a second of it is 1 + drift_ppm / 1e6 seconds there)."""
 
     group: int
     node: int
@@ -184,6 +187,15 @@ def refine(pa: Fingerprint, pb: Fingerprint, guess_s: float) -> tuple[float, flo
                            right=0.0).astype(np.float32)
         delta, agree = _refine(ea, warped, 0.0)
         if agree > conf + 0.05:
+            # what the landmarks' 16-ms steps left: the warped envelopes' offsets on the overlap's
+            # two halves, a line through them (copies agree there to a fraction of a millisecond)
+            lo, hi = int(start * ENV_RATE_HZ), int(end * ENV_RATE_HZ)
+            mid = (lo + hi) // 2
+            (d1, c1), (d2, c2) = _refine(ea, warped, delta, (lo, mid)), _refine(ea, warped, delta, (mid, hi))
+            if min(c1, c2) >= DRIFT_CONFIDENCE:
+                rest = (d2 - d1) / ((hi - lo) / 2 / ENV_RATE_HZ)
+                delta = d1 - rest * (lo + mid) / 2 / ENV_RATE_HZ
+                slope += rest * (1 - slope)
             offset = (at_zero + delta) / (1 - slope)
             end = min(pa.duration_s, offset + pb.duration_s / (1 - slope))
             return offset, agree, max(0.0, end - max(0.0, offset)), slope * 1e6
@@ -213,25 +225,31 @@ def match(prints: list[Fingerprint], cfg: SyncConfig) -> tuple[list[SyncPair], l
     groups = sorted({root(i) for p in pairs for i in (p.a, p.b)})
     for g, r in enumerate(groups):
         members = [i for i in range(len(prints)) if root(i) == r]
-        # each member's 0 s on the first member's clock, through the strongest pairs (a tree)
-        clock = {members[0]: (0.0, None)}
+        # each member's 0 s and clock rate on the first member's clock, through the strongest pairs
+        # (a tree): t_a = offset + t_b / (1 - slope) for a pair's two tracks
+        clock = {members[0]: (0.0, 1.0, True, None)}
         best_pairs = sorted((p for p in pairs if root(p.a) == r), key=lambda p: -p.confidence)
         while len(clock) < len(members):
             for p in best_pairs:
-                if (p.a in clock) != (p.b in clock):
-                    if p.a in clock:  # t_a = t_b + offset: b's 0 s is at a's offset
-                        clock[p.b] = (clock[p.a][0] + p.offset_s, p)
-                    else:
-                        clock[p.a] = (clock[p.b][0] - p.offset_s, p)
-                    break
+                if (p.a in clock) == (p.b in clock):
+                    continue
+                slope = (p.drift_ppm or 0.0) * 1e-6
+                if p.a in clock:
+                    oa, ra, known, _ = clock[p.a]
+                    clock[p.b] = (oa + ra * p.offset_s, ra / (1 - slope), known and p.drift_ppm is not None, p)
+                else:
+                    ob, rb, known, _ = clock[p.b]
+                    clock[p.a] = (ob - rb * (1 - slope) * p.offset_s, rb * (1 - slope), known and p.drift_ppm is not None, p)
+                break
             else:
                 break
         first = min(v[0] for v in clock.values())
+        any_known = any(v[2] and v[3] is not None for v in clock.values())
         for i in members:
-            at, p = clock[i]
+            at, rate, known, p = clock[i]
             via = p or max((q for q in best_pairs if i in (q.a, q.b)), key=lambda q: q.confidence)
             other = via.b if via.a == i else via.a
-            drift = None if via.drift_ppm is None else (via.drift_ppm if via.a == i else -via.drift_ppm)
+            drift = round((rate - 1) * 1e6, 1) if known and (p is not None or any_known) else None
             rows.append(SyncRow(g, i, round(at - first, 4), drift, via.overlap_s,
                                 "same_recording" if via.confidence >= cfg.same_recording_confidence else "same_scene",
                                 via.confidence, other, via.votes))
