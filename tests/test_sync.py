@@ -62,6 +62,14 @@ def test_three_cuts_of_one_video_are_one_group_on_one_clock(scenario_case):
         assert float(r["overlap_s"]) >= 17.0
 
 
+def test_the_case_review_page_lists_the_group_with_each_file_s_place(scenario_case):
+    doc = (scenario_case / "review.html").read_text(encoding="utf-8")
+    group = doc.split("<h2>Group 0:")[1]
+    for name, start_s in CUTS_S.items():
+        assert f">{name}</a>" in group and f"{start_s:.3f}" in group
+    assert "unrelated.wav" not in group and "same_recording" in group
+
+
 def test_the_timeline_interleaves_the_files_on_the_group_clock(scenario_case):
     """The first automatic burst (20.0 s into the scenario) as each cut hears it: at 20.0 s on
     the group's clock in all three."""

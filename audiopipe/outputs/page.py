@@ -150,7 +150,8 @@ def write(folder: Path, data: dict[str, Any]) -> Path:
 
 def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, Any]) -> Path:
     """``review.html`` at the case root: every input with its status and counts, linking to the
-    page of each analysed file (plain HTML, no script)."""
+    page of each analysed file, then the groups of files that hear the same moments (the Sync
+    sheet: each file's place on the group's clock); plain HTML, no script."""
     seg, ev, snd = tabs["Segments"], tabs["Events"], tabs["Sounds"]
     file_flags = dict(zip(tabs["Files"]["path"], tabs["Files"]["flags"].fillna("")))
     reviewed_cols = ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewer_note"]
@@ -178,6 +179,24 @@ def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, An
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = ["file", "status", "duration (s)", "segments", "gunshots", "possible gunshots", "sounds", "flagged segments",
             "reviewed rows", "error / duplicate of", "file flags"]
+    pages = {row.get("path"): row.get("result_folder") for row in inputs if row.get("status") == "ok"}
+    groups = []
+    sync_rows = tabs["Sync"].to_dict("records") if "Sync" in tabs else []
+    for g in sorted({r["group"] for r in sync_rows}):
+        members = sorted((r for r in sync_rows if r["group"] == g), key=lambda r: r["offset_s"])
+        cells = []
+        for r in members:
+            name = html.escape(str(r["file"]))
+            folder = pages.get(r["file"])
+            link = f'<a href="{html.escape(folder + "/" + PAGE_NAME)}">{name}</a>' if folder else name
+            drift = "" if plain(r["drift_ppm"]) is None else f"{float(r['drift_ppm']):+.0f}"
+            cells.append([link, str(r["track"]), f"{float(r['offset_s']):.3f}", drift, html.escape(str(r["relation"])),
+                          f"{float(r['confidence']):.2f}", html.escape(str(r["matched_with"]))])
+        groups.append(f"<h2>Group {g}: {len(members)} recordings of the same moments</h2><table><thead><tr>"
+                      + "".join(f"<th>{h}</th>" for h in ("file", "track", "its 0 s on the group's clock (s)",
+                                                          "drift (ppm)", "relation", "confidence", "lined up with"))
+                      + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
+                                                         for row in cells) + "</tbody></table>")
     doc = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
            "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
            f"<title>review: {html.escape(case_dir.name)}</title>"
@@ -188,7 +207,7 @@ def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, An
            "<p>Open a file to hear each line: click a line to play from it. Corrections go in "
            "<code>case.xlsx</code>, then <code>audiopipe review import</code>.</p><table><thead><tr>"
            + "".join(f"<th>{h}</th>" for h in head) + "</tr></thead><tbody>" + "".join(rows)
-           + "</tbody></table></body></html>\n")
+           + "</tbody></table>" + "".join(groups) + "</body></html>\n")
     path = case_dir / PAGE_NAME
     atomic_write_text(path, doc)
     return path
