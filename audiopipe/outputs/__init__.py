@@ -17,7 +17,7 @@ import jsonschema
 from .. import review, sync
 from ..config import OutputsConfig
 from ..provenance import UNHASHED, atomic_write_bytes, atomic_write_json, atomic_write_text, write_sha256sums
-from . import page, sheets, subtitles, tables, timeline
+from . import groups, page, sheets, subtitles, tables, timeline
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "schema" / "result.schema.json"
 RESULT_NAME = "result.json"
@@ -132,13 +132,17 @@ def _write_reviewed_subtitles(case_dir: Path, results: list[dict[str, Any]], seg
 
 def _write_pages(case_dir: Path, inputs: list[dict[str, Any]], results: list[dict[str, Any]], tabs) -> None:
     """``review.html`` for every analysed file (from its stored result, the reviewed tables and
-    ``timeline.npz``), then the case's list of them."""
+    ``timeline.npz``), then the case's list of them, and a page per group of files that hear the
+    same moments (``groups``)."""
     for r in results:
         folder = file_folder(case_dir, r["sha256"])
         summary = folder / SUMMARY_NAME
         if r.get("status") == "ok" and summary.is_file():
             page.write(folder, page.page_data(r, tabs, timeline.load_summary(summary), folder))
     page.write_index(case_dir, inputs, tabs)
+    for old in (case_dir / groups.FOLDER).glob("group*.html"):  # groups of an earlier run, renumbered since
+        old.unlink()
+    groups.write_groups(case_dir, tabs["Sync"].to_dict("records"), results)
 
 
 def report(case_dir: Path, cfg: OutputsConfig) -> dict[str, Any]:

@@ -192,7 +192,8 @@ def write_index(case_dir: Path, inputs: list[dict[str, Any]], tabs: dict[str, An
             drift = "" if plain(r["drift_ppm"]) is None else f"{float(r['drift_ppm']):+.0f}"
             cells.append([link, str(r["track"]), f"{float(r['offset_s']):.3f}", drift, html.escape(str(r["relation"])),
                           f"{float(r['confidence']):.2f}", html.escape(str(r["matched_with"]))])
-        groups.append(f"<h2>Group {g}: {len(members)} recordings of the same moments</h2><table><thead><tr>"
+        groups.append(f'<h2><a href="groups/group{g}.html">Group {g}</a>: {len(members)} recordings of the same '
+                      f"moments</h2><table><thead><tr>"
                       + "".join(f"<th>{h}</th>" for h in ("file", "track", "its 0 s on the group's clock (s)",
                                                           "drift (ppm)", "relation", "confidence", "lined up with"))
                       + "</tr></thead><tbody>" + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>"
