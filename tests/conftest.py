@@ -129,3 +129,21 @@ def scenario_case(tmp_path_factory) -> Path:
     summary = batch.run(ev, case, config.load("default"), quiet=True)
     assert summary.errors == 0
     return case
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium, headless, driven by Playwright for Python (the review pages' tests)."""
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("Playwright for Python is not installed (make test installs it with the test extra)")
+    exe = shutil.which("chromium")
+    if exe is None:
+        pytest.skip("Debian's chromium is not installed (make test-deps installs it as root)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=[
+            "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"])
+        yield b
+        b.close()

@@ -145,36 +145,26 @@ def test_short_silent_and_empty_tracks_are_fingerprinted_without_error():
     assert sync.match([sync.compute(np.zeros(16000, np.float32))] * 2, SyncConfig()) == ([], [])
 
 
-def test_the_group_page_plays_each_file_from_the_moment_clicked(scenario_case):
+def test_the_group_page_plays_each_file_from_the_moment_clicked(scenario_case, browser):
     """The group page in headless Chromium: a lane per file; a line of the Opus cut at group time
     ~20 s plays that cut's listening copy from ~11.7 s (its own clock)."""
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        pytest.skip("Playwright for Python is not installed (make test installs it with the test extra)")
-    exe = shutil.which("chromium")
-    if exe is None:
-        pytest.skip("Debian's chromium is not installed (make test-deps installs it as root)")
     page_path = scenario_case / "groups" / "group0.html"
     seen = []
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--autoplay-policy=no-user-gesture-required"])
-        pg = browser.new_page(viewport={"width": 1200, "height": 800})
-        pg.on("pageerror", lambda e: seen.append(str(e)))
-        pg.on("request", lambda r: seen.append(r.url) if not r.url.startswith("file://") else None)
-        pg.goto(page_path.as_uri())
-        assert pg.inner_text("#title").startswith("Group 0: 3 recordings")
-        rows = pg.eval_on_selector_all("#lines tr", "rs => rs.map(r => [Number(r.dataset.file), Number(r.dataset.group), r.innerText])")
-        files = pg.evaluate("JSON.parse(document.getElementById('data').textContent).files.map(f => f.file)")
-        assert sorted(files) == sorted(CUTS_S)
-        assert [g for _, g, _ in rows] == sorted(g for _, g, _ in rows)  # in the order things happened
-        b = files.index("cut_b.ogg")
-        target = min((r for r in rows if r[0] == b), key=lambda r: abs(r[1] - 20.0))
-        pg.locator(f'#lines tr[data-file="{b}"][data-group="{target[1]}"]').first.click()
-        pg.wait_for_function("() => document.getElementById('audio').currentTime > 0", timeout=10000)
-        t = pg.evaluate("document.getElementById('audio').currentTime")
-        src = pg.evaluate("document.getElementById('audio').src")
-        assert src.endswith(".webm") and "files/" in src
-        assert t == pytest.approx(target[1] - CUTS_S["cut_b.ogg"], abs=0.6)
-        browser.close()
+    pg = browser.new_page(viewport={"width": 1200, "height": 800})
+    pg.on("pageerror", lambda e: seen.append(str(e)))
+    pg.on("request", lambda r: seen.append(r.url) if not r.url.startswith("file://") else None)
+    pg.goto(page_path.as_uri())
+    assert pg.inner_text("#title").startswith("Group 0: 3 recordings")
+    rows = pg.eval_on_selector_all("#lines tr", "rs => rs.map(r => [Number(r.dataset.file), Number(r.dataset.group)])")
+    files = pg.evaluate("JSON.parse(document.getElementById('data').textContent).files.map(f => f.file)")
+    assert sorted(files) == sorted(CUTS_S)
+    assert [g for _, g in rows] == sorted(g for _, g in rows)  # in the order things happened
+    b = files.index("cut_b.ogg")
+    target = min((r for r in rows if r[0] == b), key=lambda r: abs(r[1] - 20.0))
+    pg.locator(f'#lines tr[data-file="{b}"][data-group="{target[1]}"]').first.click()
+    pg.wait_for_function("() => document.getElementById('audio').currentTime > 0", timeout=10000)
+    assert pg.evaluate("document.getElementById('audio').src").endswith(".webm")
+    assert pg.evaluate("document.getElementById('audio').currentTime") == pytest.approx(
+        target[1] - CUTS_S["cut_b.ogg"], abs=0.6)
+    pg.close()
     assert seen == []
