@@ -396,10 +396,11 @@ def test_native_rate_samples_are_let_go_after_events_and_the_timeline_summary():
     p = SPEECH / "ar_01.wav"  # 44.1 kHz stereo
     media = MediaFile(p.name, str(p), p.stat().st_size, "0" * 64)
     result = FileResult(sha256=media.sha256, paths=[media.path], size_bytes=media.size_bytes, status="ok")
-    (summary,), (copy,) = pipeline.Analyzer(FAST).analyse(media, None, result)
+    (summary,), (copy,), (prints,) = pipeline.Analyzer(FAST).analyse(media, None, result)
     assert result.tracks[0].audio_native.size == 0 and result.tracks[0].audio_16k.size > 0
     assert float(summary["duration_s"]) == pytest.approx(10.05, abs=0.01) and summary["spec_steps"].size > 0
     assert copy[:4] == b"\x1a\x45\xdf\xa3"  # the review page's listening copy (WebM), made before they went
+    assert prints.duration_s == pytest.approx(10.05, abs=0.01) and prints.hashes.size > 0  # the sync fingerprint
 
 
 #: ``audiopipe run`` with every network call made from Python recorded (audit hooks see each
