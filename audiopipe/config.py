@@ -196,7 +196,7 @@ class SyncConfig:
     min_votes: int = 20  # landmark pairs agreeing on an offset for two tracks to be one moment
     min_confidence: float = 0.04  # envelope correlation at the refined offset (two microphones: 0.05-0.5)
     min_overlap_s: float = 3.0
-    same_recording_confidence: float = 0.8  # above: one recording (a copy, re-encoded); below: another device
+    same_recording_level: float = 0.8  # level contours agreeing this well: one recording (a copy); else another device
 
 
 @dataclass(frozen=True)

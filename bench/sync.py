@@ -145,10 +145,14 @@ def ours(truth, unrelated) -> tuple[list[str], list[Path], list[np.ndarray]]:
     _, rows = sync.match(prints, SyncConfig())
     match_s = time.perf_counter() - t0
     groups = {names[r.node]: (r.group, r.offset_s) for r in rows}
+    relation_right = sum(r.relation == ("same_scene" if "headset" in names[r.node] or "headset" in names[r.matched_with]
+                                        else "same_recording") for r in rows if names[r.node] in truth)
     total = sum(a.size for a in audio) / 16000
     print(f"1. {len(names)} files ({len(truth)} in 2 true groups, {len(unrelated)} unrelated), {total / 60:.1f} min of audio")
     print(f"  fingerprints {fp_s:.1f} s = {total / fp_s:.0f}x realtime (target >= 500x); matching {match_s:.2f} s")
     show("audiopipe", score(groups, truth, names), fp_s + match_s)
+    print(f"  relation (same_recording between copies, same_scene with a headset): {relation_right}/"
+          f"{sum(names[r.node] in truth for r in rows)} rows right")
     for name in ("sc_drift500.wav", "sc_drift1000.wav"):
         i, j = names.index("sc_orig.wav"), names.index(name)
         pairs, _ = sync.match([prints[i], prints[j]], SyncConfig())

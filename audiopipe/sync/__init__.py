@@ -30,7 +30,7 @@ def to_bytes(prints: list[Fingerprint]) -> bytes:
     buf = io.BytesIO()
     np.savez_compressed(buf, **{f"t{i}_{k}": v for i, p in enumerate(prints) for k, v in (
         ("hashes", p.hashes), ("times", p.times), ("envelope", p.envelope), ("duration_s", np.array(p.duration_s)),
-        ("start_s", np.array(p.start_s)))})
+        ("start_s", np.array(p.start_s)), ("level", p.level if p.level is not None else np.zeros(0, np.float16)))})
     return buf.getvalue()
 
 
@@ -38,7 +38,8 @@ def load(path: Path) -> list[Fingerprint]:
     with np.load(path) as z:
         n = len({k.split("_", 1)[0] for k in z.files})
         return [Fingerprint(z[f"t{i}_hashes"], z[f"t{i}_times"], z[f"t{i}_envelope"], float(z[f"t{i}_duration_s"]),
-                            float(z[f"t{i}_start_s"])) for i in range(n)]
+                            float(z[f"t{i}_start_s"]), z[f"t{i}_level"] if f"t{i}_level" in z.files else None)
+                for i in range(n)]
 
 
 def save(folder: Path, prints: list[Fingerprint], write) -> None:

@@ -9,7 +9,8 @@ an 8-kHz phone call included), read a minute at a time:
   the time between them are its ``hash``, its first peak's frame its ``time``. The same hash
   at times ``t_a`` and ``t_b`` in two files votes for the offset ``t_a - t_b``;
 * an onset envelope every 2 ms (the rise of the band's log level), against which a candidate
-  offset is refined by cross-correlation to a fraction of a millisecond.
+  offset is refined by cross-correlation to a fraction of a millisecond; and the level itself
+  every 20 ms, on which copies of one recording agree and two microphones do not.
 
 About 100 KB a minute, stored beside the file's result (``sync.npz``) so that a rerun matches
 new files against old ones without decoding them again.
@@ -33,6 +34,7 @@ PEAKS_PER_S = 30
 FAN_OUT = 5  # a peak is paired with the next FAN_OUT peaks ...
 MAX_DT = 63  # ... at most this many frames later (1 s)
 BLOCK_S = 60.0
+LEVEL_STEP = 10  # the level contour: every 20 ms
 FLOOR_POWER = 1e-7  # -70 dBFS: below it, a codec's silence and the original's hiss are one level
 
 
@@ -46,16 +48,18 @@ class Fingerprint:
     envelope: np.ndarray
     duration_s: float
     start_s: float = 0.0  # where the track's first sample plays on its file's timeline
+    level: np.ndarray | None = None  # the band's log level every 20 ms (float16): copies of one recording agree on it
 
 
 def _band_sos() -> np.ndarray:
     return signal.butter(4, BAND_HZ, btype="band", fs=RATE_HZ, output="sos")
 
 
-def _envelope(audio_16k: np.ndarray) -> np.ndarray:
-    """The band's onset envelope every 2 ms: the positive change of its log level."""
+def _envelope(audio_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The band's onset envelope every 2 ms (the positive change of its log level), and its
+    log level every 20 ms (``LEVEL_STEP`` envelope samples)."""
     sos, zi = _band_sos(), None
-    levels = []
+    levels, powers = [], []
     step = int(BLOCK_S * RATE_HZ) // ENV_HOP * ENV_HOP
     for a in range(0, audio_16k.size, step):
         x = audio_16k[a: a + step].astype(np.float64)
@@ -63,9 +67,14 @@ def _envelope(audio_16k: np.ndarray) -> np.ndarray:
             zi = signal.sosfilt_zi(sos) * 0.0
         y, zi = signal.sosfilt(sos, x, zi=zi)
         n = y.size // ENV_HOP
-        levels.append(10 * np.log10((y[: n * ENV_HOP].reshape(n, ENV_HOP) ** 2).mean(axis=1) + FLOOR_POWER))
+        power = (y[: n * ENV_HOP].reshape(n, ENV_HOP) ** 2).mean(axis=1)
+        levels.append(10 * np.log10(power + FLOOR_POWER))
+        powers.append(power)
     level = np.concatenate(levels) if levels else np.zeros(0)
-    return np.maximum(np.diff(level, prepend=level[:1]), 0.0).astype(np.float16)
+    power = np.concatenate(powers) if powers else np.zeros(0)
+    m = power.size // LEVEL_STEP
+    coarse = 10 * np.log10(power[: m * LEVEL_STEP].reshape(m, LEVEL_STEP).mean(axis=1) + FLOOR_POWER)
+    return np.maximum(np.diff(level, prepend=level[:1]), 0.0).astype(np.float16), coarse.astype(np.float16)
 
 
 def _peaks(audio_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -114,6 +123,7 @@ def compute(audio_16k: np.ndarray, start_s: float = 0.0) -> Fingerprint:
                           bins[inside] if a + step < audio_16k.size else bins, a // HOP)
         hashes.append(h)
         times.append(t)
+    envelope, level = _envelope(audio_16k)
     return Fingerprint(np.concatenate(hashes) if hashes else np.zeros(0, np.int64),
                        np.concatenate(times) if times else np.zeros(0, np.int64),
-                       _envelope(audio_16k), audio_16k.size / RATE_HZ, start_s)
+                       envelope, audio_16k.size / RATE_HZ, start_s, level)

@@ -14,8 +14,9 @@
    track's ``offset_s`` is where its 0 s falls on the group's clock (the earliest at 0) and its
    ``drift_ppm`` how fast its clock runs against the group's (composed along the strongest
    pairs; None where a pair on the way had none measured).
-   ``relation``: ``same_recording`` where the envelopes agree almost sample for sample
-   (``same_recording_confidence``), else ``same_scene``.
+   ``relation``: ``same_recording`` where the two 20-ms level contours agree
+   (``same_recording_level``: copies 0.84-1.0 on the bench, whatever their codecs; two
+   microphones of one room at most 0.72), else ``same_scene``.
 Records: ``SyncPair``, ``SyncRow``.
 """
 
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..config import SyncConfig
-from .fingerprint import ENV_RATE_HZ, FRAME_S, Fingerprint
+from .fingerprint import ENV_RATE_HZ, FRAME_S, LEVEL_STEP, Fingerprint
 
 MAX_TRACKS_PER_HASH = 50  # a hash held by more tracks than this votes for nothing
 MAX_ENTRIES_PER_HASH = 400  # nor one held this many times (a sound repeated all through a file)
@@ -47,6 +48,7 @@ class SyncPair:
     overlap_s: float
     drift_ppm: float | None  # between copies of one recording (None: not measured)
     votes: int  # landmark pairs agreeing on the offset
+    level_agreement: float = 0.0  # the two level contours' correlation at the offset (copies: 0.8-1.0)
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,24 @@ def refine(pa: Fingerprint, pb: Fingerprint, guess_s: float) -> tuple[float, flo
     return offset, conf, max(0.0, end - start), slope * 1e6 if conf >= DRIFT_CONFIDENCE else None
 
 
+def level_agreement(pa: Fingerprint, pb: Fingerprint, offset_s: float, drift_ppm: float | None) -> float:
+    """How well two tracks' 20-ms level contours agree where they overlap, b brought onto a's
+    clock (t_a = offset + t_b / (1 - drift)): near 1 for copies of one recording, whatever their
+    codecs, and well under it for two microphones, each nearer its own talker."""
+    if pa.level is None or pb.level is None or not pa.level.size or not pb.level.size:
+        return 0.0
+    rate = ENV_RATE_HZ / LEVEL_STEP
+    slope = (drift_ppm or 0.0) * 1e-6
+    ta = np.arange(pa.level.size) / rate
+    tb = (ta - offset_s) * (1 - slope)
+    inside = (tb >= 0) & (tb <= (pb.level.size - 1) / rate)
+    if inside.sum() < 2 * rate:
+        return 0.0
+    x = pa.level[inside].astype(np.float64)
+    y = np.interp(tb[inside] * rate, np.arange(pb.level.size), pb.level.astype(np.float64))
+    return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else 0.0
+
+
 def match(prints: list[Fingerprint], cfg: SyncConfig) -> tuple[list[SyncPair], list[SyncRow]]:
     """The accepted pairs, and a row per grouped track (tracks in no group have none)."""
     pairs = []
@@ -210,7 +230,8 @@ def match(prints: list[Fingerprint], cfg: SyncConfig) -> tuple[list[SyncPair], l
         offset, conf, overlap, drift = refine(prints[a], prints[b], frames * FRAME_S)
         if conf >= cfg.min_confidence and overlap >= cfg.min_overlap_s:
             pairs.append(SyncPair(a, b, round(offset, 5), round(conf, 4), round(overlap, 3),
-                                  None if drift is None else round(drift, 1), votes))
+                                  None if drift is None else round(drift, 1), votes,
+                                  round(level_agreement(prints[a], prints[b], offset, drift), 4)))
     parent = list(range(len(prints)))
 
     def root(i: int) -> int:
@@ -251,6 +272,6 @@ def match(prints: list[Fingerprint], cfg: SyncConfig) -> tuple[list[SyncPair], l
             other = via.b if via.a == i else via.a
             drift = round((rate - 1) * 1e6, 1) if known and (p is not None or any_known) else None
             rows.append(SyncRow(g, i, round(at - first, 4), drift, via.overlap_s,
-                                "same_recording" if via.confidence >= cfg.same_recording_confidence else "same_scene",
+                                "same_recording" if via.level_agreement >= cfg.same_recording_level else "same_scene",
                                 via.confidence, other, via.votes))
     return pairs, rows
