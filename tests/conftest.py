@@ -54,6 +54,14 @@ def read_audio(path: Path) -> tuple[np.ndarray, int]:
     return x.T.copy(), sr
 
 
+def read_mono16(path: Path) -> np.ndarray:
+    """A recording mixed to mono and resampled to 16 kHz (float32), as the models hear it."""
+    import librosa
+
+    audio, rate = read_audio(path)
+    return librosa.resample(audio.mean(axis=0), orig_sr=rate, target_sr=16000).astype(np.float32)
+
+
 LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1", 8: "7.1"}  # channel count -> the layout encode() writes
 
 

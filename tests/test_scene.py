@@ -11,12 +11,11 @@ import shutil
 import tracemalloc
 from pathlib import Path
 
-import librosa
 import numpy as np
 import openpyxl
 import pytest
 import soundfile as sf
-from conftest import MEDIA, SPEECH, read_audio
+from conftest import MEDIA, SPEECH, read_mono16
 
 from audiopipe import batch, cli, config, models, review, scene
 from audiopipe.config import SceneConfig
@@ -42,11 +41,6 @@ def labels(net):
     return labs
 
 
-def _mono16(path: Path) -> np.ndarray:
-    audio, rate = read_audio(path)
-    return librosa.resample(audio.mean(axis=0), orig_sr=rate, target_sr=16000)
-
-
 def _loud_rms(x: np.ndarray) -> float:
     p = (x[: x.size // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1)
     return float(np.sqrt(p[p >= p.max() / 100].mean()))
@@ -62,10 +56,10 @@ def mixed_case(tmp_path_factory) -> tuple[Path, dict]:
     """Real speech (JFK, then Spanish) with a real distant explosion 14 dB over it at 4 s (a
     blast near a phone is far louder than talk) and a real helicopter 10 dB over it from 11 s,
     through ``audiopipe run``'s default config (VAD turns); a reviewer then relabels the helicopter."""
-    bed = np.concatenate([_mono16(SPEECH / "jfk_en.flac"), _mono16(SPEECH / "es_01.wav")]).astype(np.float64)
+    bed = np.concatenate([read_mono16(SPEECH / "jfk_en.flac"), read_mono16(SPEECH / "es_01.wav")]).astype(np.float64)
     for name, at_s, snr_db, times in (("explosion__antum_explosion_distant_03.wav", EXPLOSION_AT_S, 14, 1),
                                       ("aircraft__antum_helicopter.wav", AIRCRAFT_AT_S, 10, 6)):
-        sound = np.tile(_mono16(SCENE / name), times)
+        sound = np.tile(read_mono16(SCENE / name), times)
         a = int(at_s * 16000)
         sound = sound[: bed.size - a]
         bed[a: a + sound.size] += 10 ** (snr_db / 20) * _loud_rms(bed[a: a + sound.size]) / _loud_rms(sound) * sound
@@ -139,7 +133,7 @@ def test_a_reviewed_label_comes_back_through_review_import_and_is_logged(mixed_c
 
 @pytest.mark.parametrize("name", ["jfk_en.flac", "es_01.wav", "de_01.wav", "ru_lecture.wav", "multilingual_en_de.mp3"])
 def test_speech_only_recordings_give_no_sound_events_but_shouting(name, net, labels):
-    audio = _mono16(SPEECH / name)
+    audio = read_mono16(SPEECH / name)
     found = stage.detect(_track(audio), CFG, net, labels)
     assert [n for n in found if n.label != "shouting"] == []
 
@@ -153,7 +147,7 @@ def test_silence_a_fifth_of_a_second_and_pure_noise_give_no_events_and_no_error(
 
 def test_a_short_real_sound_is_heard_on_a_padded_frame(net, labels):
     """A 0.6-s real dog bark, the whole track: one frame, padded with quiet, finds the dog."""
-    bark = _mono16(SCENE / "dog__antum_dog_bark.wav")
+    bark = read_mono16(SCENE / "dog__antum_dog_bark.wav")
     found = stage.detect(_track(bark[: int(0.6 * 16000)]), CFG, net, labels)
     assert [n.label for n in found] == ["dog"] and found[0].start_s < 0.3
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import librosa
 import numpy as np
 import pytest
-from conftest import MEDIA, SCENARIO, SPEECH, encode, read_audio
+from conftest import MEDIA, SCENARIO, SPEECH, encode, read_audio, read_mono16
 
 from audiopipe import batch, config, sync
 from audiopipe.config import SyncConfig
@@ -99,12 +99,9 @@ def test_a_rerun_with_a_new_cut_analyses_only_it_and_it_joins_the_group(scenario
 def test_two_headset_microphones_of_one_meeting_are_one_scene(tmp_path):
     """Two ES2004 headsets (each hears its own speaker close, the others from across the
     table), cut 3.05 s apart: one group, the offset within 20 ms."""
-    def mono16(name: str) -> np.ndarray:
-        audio, rate = read_audio(MEDIA / "diarization" / "ami_es2004_sources" / name)
-        return librosa.resample(audio.mean(axis=0), orig_sr=rate, target_sr=16000)
-
-    a = sync.compute(mono16("FEE016.wav")[int(5.25 * 16000): 60 * 16000])
-    b = sync.compute(mono16("FEE013.wav")[int(2.2 * 16000): 45 * 16000])
+    headsets = MEDIA / "diarization" / "ami_es2004_sources"
+    a = sync.compute(read_mono16(headsets / "FEE016.wav")[int(5.25 * 16000): 60 * 16000])
+    b = sync.compute(read_mono16(headsets / "FEE013.wav")[int(2.2 * 16000): 45 * 16000])
     pairs, rows = sync.match([a, b], SyncConfig())
     assert len(pairs) == 1 and {r.relation for r in rows} == {"same_scene"}
     by = {r.node: r for r in rows}
@@ -115,8 +112,7 @@ def test_two_headset_microphones_of_one_meeting_are_one_scene(tmp_path):
 def test_a_copy_whose_clock_drifts_is_lined_up_at_both_ends(ppm):
     """The 60-s ES2004 room mix, and a copy of it played 0.05 % / 0.1 % slow and cut 3.3 s in
     (a phone's clock): the drift found within 50 ppm, the copy's 0 s within 2 ms."""
-    audio, rate = read_audio(MEDIA / "diarization" / "ami_es2004_4spk.wav")
-    x = librosa.resample(audio.mean(axis=0), orig_sr=rate, target_sr=16000)
+    x = read_mono16(MEDIA / "diarization" / "ami_es2004_4spk.wav")
     slow = librosa.resample(x, orig_sr=16000, target_sr=16000 * (1 + ppm * 1e-6), res_type="soxr_hq")
     cut = int(3.3 * 16000)
     pairs, _ = sync.match([sync.compute(x), sync.compute(slow[cut:])], SyncConfig())
@@ -130,10 +126,7 @@ def test_unrelated_recordings_are_never_paired():
     sources = {"jfk_en.flac", "it_01.wav", "ru_lecture.wav", "de_01.wav"}  # the scenario is made of these
     paths = [p for p in sorted(SPEECH.glob("*.*")) if p.suffix in (".wav", ".flac", ".mp3") and p.name not in sources]
     paths += sorted((SPEECH / "trust").glob("*.wav"))[:12]
-    prints = []
-    for p in paths:
-        audio, rate = read_audio(p)
-        prints.append(sync.compute(librosa.resample(audio.mean(axis=0), orig_sr=rate, target_sr=16000)))
+    prints = [sync.compute(read_mono16(p)) for p in paths]
     pairs, rows = sync.match(prints, SyncConfig())
     assert pairs == [] and rows == []
 

@@ -43,7 +43,7 @@ DRIFT_CONFIDENCE = 0.5  # a smaller drift is reported where the envelopes agree 
 class SyncPair:
     a: int  # node indices (a track of a file)
     b: int
-    offset_s: float  # a's time minus b's for the same sound
+    offset_s: float  # where b's 0 s falls on a's clock (a's time minus b's for the same sound, without drift)
     confidence: float  # the envelopes' correlation at that offset
     overlap_s: float
     drift_ppm: float | None  # between copies of one recording (None: not measured)
@@ -133,6 +133,15 @@ def _refine(ea: np.ndarray, eb: np.ndarray, guess_s: float, span: tuple[int, int
     return (lag + frac) / ENV_RATE_HZ, c
 
 
+def _on_a_clock(values_b: np.ndarray, rate_hz: float, n_a: int, offset_s: float, slope: float
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """A series of b's (sampled at ``rate_hz``) at a's ``n_a`` sample times, b's clock mapped onto
+    a's (t_b = (t_a - offset_s) * (1 - slope)); 0 outside b, and where it lies inside b."""
+    tb = (np.arange(n_a) / rate_hz - offset_s) * (1 - slope)
+    inside = (tb >= 0) & (tb <= (values_b.size - 1) / rate_hz)
+    return np.interp(tb * rate_hz, np.arange(values_b.size), values_b, left=0.0, right=0.0), inside
+
+
 def _landmark_line(pa: Fingerprint, pb: Fingerprint, guess_s: float) -> tuple[float, float, int, float] | None:
     """The matched landmarks of a pair (same hash, offset within ``LINE_REACH_S`` of the guess)
     as a line offset(t_a) = at_zero + slope * t_a, fitted twice (the strays of the first fit
@@ -182,11 +191,9 @@ def refine(pa: Fingerprint, pb: Fingerprint, guess_s: float) -> tuple[float, flo
         return offset, conf, max(0.0, end - start), None
     at_zero, slope, _, _ = line
     if abs(slope) * 1e6 >= WARP_PPM:
-        # b's envelope on a's clock (t_b = t_a - (at_zero + slope * t_a)): where that makes the two
-        # agree better, the drift is real; b's 0 s falls at a's at_zero / (1 - slope)
-        ta = np.arange(ea.size) / ENV_RATE_HZ
-        warped = np.interp((ta * (1 - slope) - at_zero) * ENV_RATE_HZ, np.arange(eb.size), eb, left=0.0,
-                           right=0.0).astype(np.float32)
+        # b's envelope on a's clock (t_b = t_a - (at_zero + slope * t_a): b's 0 s falls at a's
+        # at_zero / (1 - slope)); where that makes the two agree better, the drift is real
+        warped = _on_a_clock(eb, ENV_RATE_HZ, ea.size, at_zero / (1 - slope), slope)[0].astype(np.float32)
         delta, agree = _refine(ea, warped, 0.0)
         if agree > conf + 0.05:
             # what the landmarks' 16-ms steps left: the warped envelopes' offsets on the overlap's
@@ -212,14 +219,10 @@ def level_agreement(pa: Fingerprint, pb: Fingerprint, offset_s: float, drift_ppm
     if pa.level is None or pb.level is None or not pa.level.size or not pb.level.size:
         return 0.0
     rate = ENV_RATE_HZ / LEVEL_STEP
-    slope = (drift_ppm or 0.0) * 1e-6
-    ta = np.arange(pa.level.size) / rate
-    tb = (ta - offset_s) * (1 - slope)
-    inside = (tb >= 0) & (tb <= (pb.level.size - 1) / rate)
+    y, inside = _on_a_clock(pb.level.astype(np.float64), rate, pa.level.size, offset_s, (drift_ppm or 0.0) * 1e-6)
     if inside.sum() < 2 * rate:
         return 0.0
-    x = pa.level[inside].astype(np.float64)
-    y = np.interp(tb[inside] * rate, np.arange(pb.level.size), pb.level.astype(np.float64))
+    x, y = pa.level[inside].astype(np.float64), y[inside]
     return float(np.corrcoef(x, y)[0, 1]) if x.std() > 0 and y.std() > 0 else 0.0
 
 
