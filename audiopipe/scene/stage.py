@@ -70,12 +70,16 @@ def smooth(curve: np.ndarray, frames: int) -> np.ndarray:
     return median_filter(curve, size=frames, mode="nearest") if frames > 1 and curve.size > 1 else curve
 
 
+def own_columns(lab: Label, cols: list[int], net: AudioSet) -> list[int]:
+    """Where a label's classes sit among the scores ``hear`` kept (its columns of ``cols``)."""
+    return [cols.index(i) for i in net.index(list(lab.classes))]
+
+
 def curves(scores: np.ndarray, labels: list[Label], cols: list[int], net: AudioSet, raw: bool = False) -> np.ndarray:
     """Per label, the highest score of its classes per frame, smoothed as the label says (raw:
     not smoothed): shape = (n_frames, n_labels)."""
-    where = {c: k for k, c in enumerate(cols)}
-    return np.stack([smooth(scores[:, [where[i] for i in net.index(list(lab.classes))]].max(axis=1),
-                            1 if raw else lab.smooth_frames) for lab in labels], axis=1)
+    return np.stack([smooth(scores[:, own_columns(lab, cols, net)].max(axis=1), 1 if raw else lab.smooth_frames)
+                     for lab in labels], axis=1)
 
 
 def resolve(curve: np.ndarray, labels: list[Label], off_ratio: float) -> np.ndarray:
@@ -215,7 +219,6 @@ def events_of(audio_16k: np.ndarray, track_index: int, starts: np.ndarray, score
     won = resolve(curve, labels, cfg.off_ratio)
     cuts = np.array([lab.threshold for lab in labels])
     ratio = curve / cuts
-    where = {c: k for k, c in enumerate(cols)}
     out = []
     for k, lab in enumerate(labels):
         spans = []
@@ -227,7 +230,7 @@ def events_of(audio_16k: np.ndarray, track_index: int, starts: np.ndarray, score
                 spans.append((start, end, a, b))
         for start, end, a, b in spans:
             m = _label_of(k, start, ratio[a: b + 1], labels, shots_s, cfg.off_ratio)
-            own = [where[i] for i in net.index(list(labels[m].classes))]
+            own = own_columns(labels[m], cols, net)
             others = [(ratio[a: b + 1, i].max(), i) for i in range(len(labels)) if i != m]
             r, j = max(others, default=(0.0, -1))
             out.append(SoundEvent(track_index, round(start, 3), round(end, 3), labels[m].name,
