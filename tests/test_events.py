@@ -359,6 +359,36 @@ def test_categories_follow_the_configured_thresholds():
     assert high.category == "other_impulsive" and not high.is_gunshot
 
 
+def _training():
+    """train/events.py as a module."""
+    if "train_events" not in sys.modules:
+        spec_ = importlib.util.spec_from_file_location("train_events", REPO / "train" / "events.py")
+        module = sys.modules["train_events"] = importlib.util.module_from_spec(spec_)  # (its dataclasses look there)
+        spec_.loader.exec_module(module)
+    return sys.modules["train_events"]
+
+
+def test_training_codecs_give_back_the_clip_at_its_rate_and_time():
+    """The phone codecs of the training's augmentations return a real rifle shot at the rate it
+    went in, the same length, its onset within 4 ms (Opus decodes at 48 kHz whatever it was fed;
+    AAC at 8 kHz primes 128 ms: both once gave a shot slowed sixfold or 28 ms late)."""
+    training = _training()
+    audio, rate = read_audio(EVENTS / "gunshot_rifle_single_02.wav")
+    for hz, codec in [(8000, "aac"), (8000, "opus"), (8000, "amr"), (16000, "aac"), (16000, "opus"),
+                      (22050, "aac"), (48000, "aac"), (48000, "opus")]:
+        x = training._resample(audio.mean(axis=0).astype(np.float64), rate, hz)
+        x = np.concatenate([1e-4 * np.random.default_rng(0).standard_normal(hz // 2), x])  # the shot at 0.5 s
+        y = training.codec_roundtrip(x, hz, codec)
+        n = int(0.002 * hz)
+
+        def onset_s(v):
+            db = 10 * np.log10((v[: v.size // n * n].reshape(-1, n) ** 2).mean(axis=1) + 1e-12)
+            return int(np.argmax(db > db.max() - 20)) * 0.002
+
+        assert y.size == x.size and abs(onset_s(y) - onset_s(x)) <= 0.004, (hz, codec, onset_s(y), onset_s(x))
+        assert np.corrcoef(x, y)[0, 1] > 0.4, (hz, codec)
+
+
 @pytest.mark.slow
 def test_training_rebuilds_the_registered_classifier_and_its_scores_are_calibrated(tmp_path):
     """`make train-events` from shared/media gives the model the registry ships: the same file
@@ -370,9 +400,7 @@ def test_training_rebuilds_the_registered_classifier_and_its_scores_are_calibrat
     proc = subprocess.run([sys.executable, str(REPO / "train" / "events.py"), "--out", str(out)],
                           capture_output=True, text=True, cwd=REPO)
     assert proc.returncode == 0, proc.stderr
-    spec_ = importlib.util.spec_from_file_location("train_events", REPO / "train" / "events.py")
-    training = sys.modules["train_events"] = importlib.util.module_from_spec(spec_)  # (its dataclasses look there)
-    spec_.loader.exec_module(training)
+    training = _training()
     shipped = Path(models.resolve("gunshot-classifier").path) / "gunshot_classifier.json"  # hash verified
     gap = training.difference(json.loads(out.read_text()), json.loads(shipped.read_text()))
     assert gap is not None and gap <= 1e-3, gap

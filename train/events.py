@@ -172,10 +172,13 @@ def codec_roundtrip(x: np.ndarray, rate: int, codec: str) -> np.ndarray:
             out.mux(packet)
     buf.seek(0)
     with av.open(buf) as inp:
-        y = np.concatenate([f.to_ndarray().reshape(-1) for f in inp.decode(audio=0)]).astype(np.float64)
+        frames = list(inp.decode(audio=0))
+    # Opus decodes at 48 kHz whatever rate it was given: back to the variant's rate
+    y = _resample(np.concatenate([f.to_ndarray().reshape(-1) for f in frames]).astype(np.float64),
+                  frames[0].sample_rate, rate)
     # the encoder's delay: the lag that best lines the decoded signal up with the input
     m = min(x.size, y.size)
-    max_lag = int(0.1 * rate)
+    max_lag = int(0.1 * rate) + 2048  # the codecs' priming (AAC: 1024 samples and more, 128 ms at 8 kHz)
     corr = signal.correlate(y[:m], x[:m], mode="full", method="fft")[m - 1 - max_lag: m + max_lag]
     lag = int(np.argmax(corr)) - max_lag
     y = y[lag:] if lag >= 0 else np.concatenate([np.zeros(-lag), y])
@@ -538,13 +541,15 @@ def train(out: Path = OUT, log=print) -> dict:
     spec["cross_validation"] = {k: cv[k] for k in ("clean", "all_variants", "clean_possible", "all_variants_possible",
                                                    "folds", "reliability", "auc", "held_out")}
     text = json.dumps(_round(spec), indent=1, sort_keys=True) + "\n"
+    registered = yaml.safe_load((ROOT / "audiopipe" / "models" / "registry.yaml").read_text(encoding="utf-8"))[
+        "gunshot-classifier"]["files"]["gunshot_classifier.json"]["sha256"]
+    # the shipped model: the file with the registered hash, read before --out (by default that file) is written
+    shipped = OUT.read_bytes() if OUT.exists() else b""
+    shipped = json.loads(shipped) if hashlib.sha256(shipped).hexdigest() == registered else None
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     report(cv, log)
     digest = hashlib.sha256(text.encode()).hexdigest()
-    registered = yaml.safe_load((ROOT / "audiopipe" / "models" / "registry.yaml").read_text(encoding="utf-8"))[
-        "gunshot-classifier"]["files"]["gunshot_classifier.json"]["sha256"]
-    shipped = json.loads(OUT.read_text(encoding="utf-8"))
     gap = difference(json.loads(text), shipped)
     if digest == registered:
         verdict = "the same as audiopipe/models/registry.yaml's"
