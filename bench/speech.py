@@ -311,6 +311,30 @@ def _ece(probs: list[float], right: list[bool], bins: int = 10) -> float:
                  / max(1, len(p)))
 
 
+def _what_the_set_can_measure(probs: list[float], right: list[bool]) -> None:
+    """How far ECE can be read on so few clips: the ECE that a perfectly calibrated
+    ``language_prob`` would show (each clip right with exactly its probability, drawn 5,000
+    times), where the measured ECE falls among those draws, Spiegelhalter's z (calibration as a
+    test: |z| > 2 would say miscalibrated), and the calibrated ECE on larger sets of clips with
+    probabilities like these."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    p, r = np.asarray(probs), np.asarray(right, float)
+    seen = _ece(probs, right)
+    draws = np.array([_ece(list(p), list(rng.random(p.size) < p)) for _ in range(5000)])
+    z = float(np.sum((r - p) * (1 - 2 * p)) / np.sqrt(max(np.sum((1 - 2 * p) ** 2 * p * (1 - p)), 1e-12)))
+    print(f"  a perfectly calibrated language_prob would show ECE {np.median(draws):.3f} on these {p.size} clips "
+          f"(median; 90 % {np.percentile(draws, 5):.3f}-{np.percentile(draws, 95):.3f}; <= 0.05 in "
+          f"{np.mean(draws <= 0.05):.1%} of draws): the measured {seen:.3f} is at its "
+          f"{np.mean(draws <= seen):.0%} point; Spiegelhalter z {z:+.2f} (|z| > 2: miscalibrated)")
+    sizes = []
+    for n in (100, 200, 400, 800):
+        more = [_ece(list(q), list(rng.random(n) < q)) for q in (rng.choice(p, n) for _ in range(1000))]
+        sizes.append(f"{n} clips {np.median(more):.3f}")
+    print("  the same for more clips with probabilities like these (median calibrated ECE): " + ", ".join(sizes))
+
+
 def trust(device: str) -> None:
     """Language trust on real speech: every clip of speech/trust and the single-language
     recordings of speech/, run as a user runs them (diarization on, no translation)."""
@@ -364,6 +388,7 @@ def trust(device: str) -> None:
             for b in (rng.integers(0, len(probs), len(probs)) for _ in range(1000))]
     print(f"  expected calibration error (10 bins) {_ece(probs, right):.3f} (target <= 0.05; bootstrap 90 % "
           f"interval {np.percentile(boot, 5):.3f}-{np.percentile(boot, 95):.3f}: {len(probs)} clips say little more)")
+    _what_the_set_can_measure(probs, right)
     # the confusion table is fitted on these clips: each voice group again with the table built without it
     heard = lc.heard(clips, cfg)
     full = [lc.decide(c, t, e, cfg.speech) for c, t, e in heard]
