@@ -172,6 +172,12 @@ class DiarizationConfig:
     embedding_batch_size: int = 16
     segmentation_batch_size: int = 16
     segmentation_step: float = 0.25  # pyannote's 10-s windows every step x 10 s (each window's speakers embedded)
+    # loud sounds that are not speech, turned down to the level of the speech around them in what
+    # diarization hears (diarize.loud): the events stage's gunshot-like events, and the scene
+    # stage's sound events of these labels ([] and false: nothing turned down)
+    turn_down_shots: bool = True
+    turn_down_sounds: tuple[str, ...] = ("explosion", "fireworks", "gunfire", "glass", "aircraft", "siren",
+                                         "vehicle", "dog")
 
 
 @dataclass(frozen=True)

@@ -63,7 +63,9 @@ class Analyzer:
             if ref != self.model_refs.get("audioset"):
                 self.model_refs["scene_audioset"] = ref
             self.scene_net = events.network(ref)  # the events stage's network when the same model: one load
-            scene.check(self.scene_labels, self.scene_net)
+            scene.check(self.scene_labels, self.scene_net,
+                        {"align.sound_flags": cfg.align.sound_flags,
+                         "diarization.turn_down_sounds": cfg.diarization.turn_down_sounds})
             self.model_refs["scene_labels"] = scene.labels_ref(cfg.scene.labels, cfg.scene.thresholds)
         if cfg.speech.enabled:
             self.model_refs["speech"] = resolve(models.for_engine(cfg.speech.model, cfg.speech.engine))
@@ -105,13 +107,21 @@ class Analyzer:
         return self._diarizer
 
     def diarize(self, track, result: FileResult, progress=None):
-        """Speaker turns of one track, or None (VAD turns) when diarization is off or fails.
-        progress: passed on to the diarizer (``_StepLog`` for long files)."""
+        """Speaker turns of one track, or None (VAD turns) when diarization is off or fails. What
+        the events and scene stages found loud and not speech is turned down in what it hears
+        (``diarize.loud``). progress: passed on to the diarizer (``_StepLog`` for long files)."""
         if not self.cfg.diarization.enabled:
             result.stages["diarization"] = "off (VAD regions used as turns)"
             return None
+        d = self.cfg.diarization
+        shots_s = [e.time_s for e in result.events if e.track == track.index and e.is_gunshot and d.turn_down_shots]
+        sounds_s = [(n.start_s, n.end_s) for n in result.sounds
+                    if n.track == track.index and n.label in d.turn_down_sounds]
         try:
-            turns = self.diarizer()(track, progress=progress)
+            diarizer = self.diarizer()
+            from .diarize import loud  # with the diarizer: torch and pyannote only when diarization is on
+
+            turns = diarizer(track, progress=progress, loud_spans_s=loud.spans_s(shots_s, sounds_s))
         except MemoryError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed diarization falls back, the file goes on

@@ -414,10 +414,10 @@ sys.addaudithook(lambda event, args: calls.append(f"{event} {args!r}")
 from audiopipe import cli
 from audiopipe.diarize import stage
 real = stage.Diarizer.__call__
-def failing(self, track, progress=None):
+def failing(self, track, progress=None, **kwargs):
     if track.duration_s < 20:
         raise RuntimeError("diarization made to fail for the test")
-    return real(self, track, progress)
+    return real(self, track, progress, **kwargs)
 stage.Diarizer.__call__ = failing
 code = cli.main(sys.argv[2:])
 open(sys.argv[1], "w").write(json.dumps(calls))

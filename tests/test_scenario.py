@@ -46,11 +46,14 @@ def test_no_invented_text_over_the_gunfire_without_a_flag(result, scenario_truth
 
 
 def test_speech_under_the_automatic_fire_has_its_translation_flagged(result, scenario_truth):
-    """The Russian under the bursts (20-26.3 s) is what Whisper hears worst: its English
-    version is marked translation_low_confidence, besides during_gunfire."""
+    """The Russian under the bursts (20-26.3 s) is what Whisper hears worst: every segment there
+    is during_gunfire, and the English that covers it is marked translation_low_confidence
+    (on the segment itself, or on the one its sentence went to: translation_in_neighbour_segment)."""
     bursts = (min(scenario_truth["shots"]), 26.3)
     under = [s for s in result["segments"] if s["start_s"] < bursts[1] and s["end_s"] > bursts[0]]
-    assert under and all({"translation_low_confidence", "during_gunfire"} <= set(s["flags"]) for s in under), under
+    assert under and all("during_gunfire" in s["flags"] for s in under), under
+    english = [s for s in under if "translation_in_neighbour_segment" not in s["flags"]]
+    assert english and all("translation_low_confidence" in s["flags"] for s in english), under
 
 
 def test_every_shot_is_found_within_50_ms(result, scenario_truth):

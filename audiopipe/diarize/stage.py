@@ -28,6 +28,7 @@ from ..config import DiarizationConfig
 from ..errors import ModelError
 from ..models import ModelRef
 from ..records import Track, Turn
+from . import loud
 from .campplus import SAMPLE_RATE_HZ, CAMPlusPlus
 from .clustering import BriefSpeakerClustering, NoPLDA, configure
 from .resegment import Resegmenter
@@ -41,18 +42,22 @@ class Diarizer:
     pipeline: SpeakerDiarization  # or any pyannote pipeline named by the user (``load_named``)
     resegmenter: Resegmenter | None  # None: no re-segmentation (a named pipeline)
 
-    def __call__(self, track: Track, progress: Callable[[str, float], None] | None = None) -> list[Turn]:
+    def __call__(self, track: Track, progress: Callable[[str, float], None] | None = None,
+                 loud_spans_s: list[tuple[float, float]] = ()) -> list[Turn]:
         """Speaker turns of one track; overlapping speech gives overlapping turns.
 
         progress: called with (step name, fraction done) as pyannote goes through its steps
-        (segmentation, embeddings), for long files.
+        (segmentation, embeddings), for long files. loud_spans_s: stretches of loud sounds that
+        are not speech (the events and scene stages'), turned down in what is heard
+        (``loud.turn_down``).
         """
         if self.cfg.by_channel and track.channels > 1:
             return self._by_channel(track, progress)
-        turns = self._run(track.audio_16k, track.index, progress)
+        audio = loud.turn_down(track.audio_16k, list(loud_spans_s))
+        turns = self._run(audio, track.index, progress)
         if self.resegmenter is None or self.cfg.resegment_window_s <= 0:
             return turns
-        return self.resegmenter(track.audio_16k, turns)
+        return self.resegmenter(audio, turns)
 
     def _run(self, audio_16k: np.ndarray, track_index: int,
              progress: Callable[[str, float], None] | None = None, file: dict | None = None) -> list[Turn]:

@@ -65,14 +65,21 @@ def load(labels: str = "scene_labels", thresholds: str | None = "scene_threshold
     return out
 
 
-def check(labels: list[Label], net) -> None:
-    """Every class a label names is one of the network's (a typo is an error at start, not a
-    label that never fires)."""
+def check(labels: list[Label], net, named: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Every class a label names is one of the network's, and every label a setting names
+    (``named``: setting -> labels, e.g. ``align.sound_flags``) is one of ``labels`` (a typo is
+    an error at start, not a label that never fires)."""
     for lab in labels:
         try:
             net.index(list(lab.classes))
         except KeyError as exc:
             raise ConfigError(f"scene label {lab.name!r}: {exc.args[0]}") from None
+    known = {lab.name for lab in labels}
+    for setting, names in (named or {}).items():
+        unknown = sorted(set(names) - known)
+        if unknown:
+            raise ConfigError(f"{setting} names {', '.join(unknown)}, not a scene label "
+                              f"(the labels: {', '.join(sorted(known))})")
 
 
 def labels_ref(labels: str, thresholds: str | None) -> ModelRef:
