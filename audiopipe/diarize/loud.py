@@ -58,9 +58,8 @@ def turn_down(audio_16k: np.ndarray, spans_s: list[tuple[float, float]]) -> np.n
     for lo, hi in bounds:
         if hi <= lo:
             continue
-        near = np.zeros(n, bool)
-        near[max(0, lo - around): hi + around] = True
-        context = level_db[near & ~inside]
+        near = slice(max(0, lo - around), hi + around)
+        context = level_db[near][~inside[near]]
         if context.size < MIN_AROUND_S * 50:
             continue
         ref_db = np.percentile(context, LEVEL_PERCENTILE)
