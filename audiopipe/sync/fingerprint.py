@@ -78,7 +78,10 @@ def _envelope(audio_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _peaks(audio_16k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(frame, bin) of the spectrogram's landmark peaks, in time order."""
+    """(frame, bin) of the spectrogram's landmark peaks, in time order (none in less than one
+    frame: a file that short, or the last few samples past a block)."""
+    if audio_16k.size < N_FFT:
+        return np.zeros(0, int), np.zeros(0, int)
     f, _, z = signal.stft(audio_16k, RATE_HZ, nperseg=N_FFT, noverlap=N_FFT - HOP, boundary=None, padded=False)
     band = (f >= BAND_HZ[0]) & (f <= BAND_HZ[1])
     spec = 20 * np.log10(np.abs(z[band]) + 1e-9)  # (bins, frames)
