@@ -77,7 +77,7 @@ class EventsConfig:
     track_level_percentile: float = 90.0  # the track's loud level (50-ms frames) for level_over_track_db
     rhythm_bonus: float = 4.0  # z added to events that keep the rhythm of automatic fire; 0 = off
     rhythm_min_score: float = 0.02  # ... each at least this score
-    rhythm_anchor_min_score: float = 0.35  # ... with one counted on its own, or every one at least this score
+    rhythm_anchor_min_score: float = 0.35  # ... with a sure gunshot among them, or every one at least this score
     rhythm_max_spread_db: float = 6.0  # ... and the rounds of one train this close in peak level
     burst_gap_s: float = 0.5  # shots closer than this belong to one burst
     auto_min_shots: int = 3

@@ -6,7 +6,7 @@ footsteps do not keep. After scoring, every chain of at least ``auto_min_shots``
 (each with a score of at least ``rhythm_min_score``), every gap within ``auto_interval_s``
 and the gaps' coefficient of variation (over their mean) at most ``auto_max_cv`` (the bounds
 of ``fire_mode``'s "automatic", which asks it of the median gap, over the median) that holds
-at least one event counted on its own gets ``rhythm_bonus`` added to its log-odds (the
+at least one event that is a sure gunshot on its own gets ``rhythm_bonus`` added to its log-odds (the
 score of an ``in_rhythm`` event is therefore above its calibrated value),
 and its events are marked ``in_rhythm``: a round masked by a shout is still counted when a
 round beside it is heard. The anchor matters: without it, five knocks 160 ms apart (rapid
@@ -102,7 +102,9 @@ def rhythm_chains(times: list[float], cfg: EventsConfig, levels_db: list[float] 
 
 def apply_rhythm(events: list[Event], cfg: EventsConfig, cut: tuple[float, float]) -> list[Event]:
     """Raise the score of the events that keep the rhythm of automatic fire with at least one
-    event that is a gunshot on its own, or in a chain whose every round scores at least
+    event that is a gunshot on its own (category ``gunshot``: a possible one is too weak an
+    anchor, a helicopter's blade slaps over a voice became 17 rounds of automatic fire on one
+    at 0.45), or in a chain whose every round scores at least
     ``rhythm_anchor_min_score`` (three near misses in one steady train are one burst's evidence
     heard three times; see the module docstring); events below ``rhythm_min_score`` take no part."""
     if cfg.rhythm_bonus <= 0:
@@ -110,7 +112,7 @@ def apply_rhythm(events: list[Event], cfg: EventsConfig, cut: tuple[float, float
     idx = [i for i, e in enumerate(events) if e.gunshot_score >= cfg.rhythm_min_score]
     members = {idx[k] for chain in rhythm_chains([events[i].time_s for i in idx], cfg,
                                                   [events[i].peak_dbfs for i in idx])
-               if any(events[idx[k]].is_gunshot for k in chain)
+               if any(events[idx[k]].category == "gunshot" for k in chain)
                or min(events[idx[k]].gunshot_score for k in chain) >= cfg.rhythm_anchor_min_score for k in chain}
     out = list(events)
     for i in members:
