@@ -106,15 +106,16 @@ class Analyzer:
             self._pin_threads()
         return self._diarizer
 
-    def diarize(self, track, result: FileResult, progress=None):
+    def diarize(self, track, shots: list, result: FileResult, progress=None):
         """Speaker turns of one track, or None (VAD turns) when diarization is off or fails. What
-        the events and scene stages found loud and not speech is turned down in what it hears
+        the events and scene stages found loud and not speech (``shots``: the track's gunshot-like
+        events; the scene's sound events in ``result``) is turned down in what it hears
         (``diarize.loud``). progress: passed on to the diarizer (``_StepLog`` for long files)."""
         if not self.cfg.diarization.enabled:
             result.stages["diarization"] = "off (VAD regions used as turns)"
             return None
         d = self.cfg.diarization
-        shots_s = [e.time_s for e in result.events if e.track == track.index and e.is_gunshot and d.turn_down_shots]
+        shots_s = [e.time_s for e in shots] if d.turn_down_shots else []
         sounds_s = [(n.start_s, n.end_s) for n in result.sounds
                     if n.track == track.index and n.label in d.turn_down_sounds]
         try:
@@ -198,7 +199,8 @@ class Analyzer:
                      f"events {result.timings_s.get('events', 0.0):.0f} s, scene {result.timings_s.get('scene', 0.0):.0f} s")
         for track in tracks:
             t0 = time.perf_counter()
-            speaker_turns = self.diarize(track, result, step_log(track, "diarization"))
+            shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
+            speaker_turns = self.diarize(track, shots, result, step_log(track, "diarization"))
             result.timings_s["diarization"] = result.timings_s.get("diarization", 0.0) + time.perf_counter() - t0
             if long_file and cfg.diarization.enabled:
                 log.info(f"{where(track)}: diarization {time.perf_counter() - t0:.0f} s, "
@@ -207,7 +209,6 @@ class Analyzer:
                 result.turns.extend(speaker_turns or [])
                 continue
             t0 = time.perf_counter()
-            shots = [e for e in result.events if e.track == track.index and e.is_gunshot]
             speech = self.speech().process(track, shots, speaker_turns, step_log(track, "speech"))
             result.turns.extend(speaker_turns if speaker_turns is not None else speech.turns)
             result.languages.extend(speech.languages)
