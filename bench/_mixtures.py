@@ -53,6 +53,26 @@ def _rms(x: np.ndarray) -> float:
     return float(np.sqrt(np.mean(x ** 2)) + 1e-12)
 
 
+def loud_rms(x: np.ndarray) -> float:
+    """RMS over the 20-ms stretches (at 16 kHz) within 20 dB of the loudest: the sound, not its
+    silences."""
+    n = x.size // 320
+    if n == 0:
+        return float(np.sqrt(np.mean(x ** 2) + 1e-12))
+    p = (x[: n * 320].astype(np.float64).reshape(n, 320) ** 2).mean(axis=1)
+    return float(np.sqrt(p[p >= p.max() / 100].mean() + 1e-12))
+
+
+def mixed_over(bed: np.ndarray, sound: np.ndarray, at_s: float, over_db: float, rate_hz: int = 16000) -> np.ndarray:
+    """A float64 copy of ``bed`` with ``sound`` added from ``at_s`` (cut at the bed's end),
+    ``over_db`` over the bed there (``loud_rms`` of each over the stretch the sound covers)."""
+    out = np.array(bed, np.float64)
+    a = int(at_s * rate_hz)
+    sound = sound[: out.size - a]
+    out[a: a + sound.size] += 10 ** (over_db / 20) * loud_rms(out[a: a + sound.size]) / loud_rms(sound) * sound
+    return out
+
+
 def reverb(x: np.ndarray, rng: np.random.Generator, rt60_s: float = 0.4, drr_db: float = 0.0,
            rate_hz: int = RATE_HZ, tail_kept: float = 0.25) -> np.ndarray:
     """A direct path plus a diffuse tail (exponentially decaying noise starting 2 ms later)

@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _conversations  # noqa: E402
+from _mixtures import mixed_over  # noqa: E402
 
 from audiopipe import config, diarize, ingest, models  # noqa: E402
 from audiopipe.records import MediaFile  # noqa: E402
@@ -143,10 +144,6 @@ def beside_loud_sounds(diarizer) -> None:
             m[max(0, int(a * 100)): max(0, int(b * 100))] = True
         return m
 
-    def loud_rms(v):
-        p = (v[: v.size // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1)
-        return float(np.sqrt(p[p >= p.max() / 100].mean()))
-
     tally = {f"{where} {what}": [0, 0] for what in ("as is", "turned down") for where in ("beside", "under", "false")}
     print(f"\nspeech beside loud sounds ({len(LOUD)} real sounds x {len(BEDS)} speech recordings, "
           f"{LOUD_OVER_DB:+.0f} dB over the talk): speech of the clean recording found again")
@@ -157,8 +154,7 @@ def beside_loud_sounds(diarizer) -> None:
             sound = load_track(ROOT.parent / "shared" / "media" / folder / name).audio_16k.astype(np.float64)
             at = int(0.4 * bed.size)
             sound = sound[: bed.size - at]
-            x = bed.copy()
-            x[at: at + sound.size] += 10 ** (LOUD_OVER_DB / 20) * loud_rms(bed[at: at + sound.size]) / loud_rms(sound) * sound
+            x = mixed_over(bed, sound, at / 16000, LOUD_OVER_DB)
             t = track(x / np.abs(x).max() * 0.95)
             shots = [e.time_s for e in events.detect(t, ecfg, gun, net=net)[0] if e.is_gunshot]
             sounds = [(n.start_s, n.end_s) for n in scene.detect(t, scfg, net, labels, [])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from fractions import Fraction
 from pathlib import Path
 
@@ -18,6 +19,9 @@ MEDIA = REPO.parent / "shared" / "media"
 SPEECH = MEDIA / "speech"
 EVENTS = MEDIA / "events"
 SCENARIO = MEDIA / "scenario"
+
+sys.path.insert(0, str(REPO / "bench"))
+from _mixtures import mixed_over  # noqa: E402,F401  (a real sound over a real recording, as the benches mix them)
 
 
 #: set by .ci/run: a test that would be skipped (a tool missing: LibreOffice, Chromium, Ray, root)

@@ -295,18 +295,10 @@ def _speech_with_blast(snr_db: float = 14.0):
     """JFK's 11 s with a real distant explosion ``snr_db`` over the talk at 4 s, at 16 kHz."""
     import numpy as np
 
-    from conftest import read_mono16
+    from conftest import mixed_over, read_mono16
 
-    x = read_mono16(SPEECH / "jfk_en.flac").astype(np.float64)
-    blast = read_mono16(MEDIA / "scene" / "explosion__antum_explosion_distant_03.wav")
-    a = 4 * 16000
-    blast = blast[: x.size - a]
-
-    def loud_rms(v):
-        p = (v[: v.size // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1)
-        return float(np.sqrt(p[p >= p.max() / 100].mean()))
-
-    x[a: a + blast.size] += 10 ** (snr_db / 20) * loud_rms(x[a: a + blast.size]) / loud_rms(blast) * blast
+    x = mixed_over(read_mono16(SPEECH / "jfk_en.flac"),
+                   read_mono16(MEDIA / "scene" / "explosion__antum_explosion_distant_03.wav"), 4.0, snr_db)
     return (x / np.abs(x).max() * 0.95).astype(np.float32)
 
 

@@ -15,7 +15,7 @@ import numpy as np
 import openpyxl
 import pytest
 import soundfile as sf
-from conftest import MEDIA, SPEECH, read_mono16
+from conftest import MEDIA, SPEECH, mixed_over, read_mono16
 
 from audiopipe import batch, cli, config, models, review, scene
 from audiopipe.config import SceneConfig
@@ -41,11 +41,6 @@ def labels(net):
     return labs
 
 
-def _loud_rms(x: np.ndarray) -> float:
-    p = (x[: x.size // 320 * 320].reshape(-1, 320) ** 2).mean(axis=1)
-    return float(np.sqrt(p[p >= p.max() / 100].mean()))
-
-
 def _track(audio: np.ndarray, index: int = 0) -> Track:
     audio = np.asarray(audio, np.float32)
     return Track(index, index, "pcm", 16000, 1, audio.size / 16000, audio, audio[None, :])
@@ -56,13 +51,10 @@ def mixed_case(tmp_path_factory) -> tuple[Path, dict]:
     """Real speech (JFK, then Spanish) with a real distant explosion 14 dB over it at 4 s (a
     blast near a phone is far louder than talk) and a real helicopter 10 dB over it from 11 s,
     through ``audiopipe run``'s default config; a reviewer then relabels the helicopter."""
-    bed = np.concatenate([read_mono16(SPEECH / "jfk_en.flac"), read_mono16(SPEECH / "es_01.wav")]).astype(np.float64)
+    bed = np.concatenate([read_mono16(SPEECH / "jfk_en.flac"), read_mono16(SPEECH / "es_01.wav")])
     for name, at_s, snr_db, times in (("explosion__antum_explosion_distant_03.wav", EXPLOSION_AT_S, 14, 1),
                                       ("aircraft__antum_helicopter.wav", AIRCRAFT_AT_S, 10, 6)):
-        sound = np.tile(read_mono16(SCENE / name), times)
-        a = int(at_s * 16000)
-        sound = sound[: bed.size - a]
-        bed[a: a + sound.size] += 10 ** (snr_db / 20) * _loud_rms(bed[a: a + sound.size]) / _loud_rms(sound) * sound
+        bed = mixed_over(bed, np.tile(read_mono16(SCENE / name), times), at_s, snr_db)
     ev = tmp_path_factory.mktemp("scene-evidence")
     sf.write(ev / "blast_and_helicopter.wav", (bed / np.abs(bed).max() * 0.95).astype(np.float32), 16000)
     case = tmp_path_factory.mktemp("scene-case") / "case"

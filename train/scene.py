@@ -40,6 +40,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from _mixtures import mixed_over  # noqa: E402  (bench/_mixtures.py: a sound over a recording)
 
 from audiopipe import events, ingest, models, scene  # noqa: E402
 from audiopipe.config import EventsConfig, IngestConfig, SceneConfig  # noqa: E402
@@ -109,22 +112,11 @@ def _track(path: Path):
     return ingest.load(media, IngestConfig())[1][0]
 
 
-def _loud_rms(x: np.ndarray) -> float:
-    """RMS over the 20-ms stretches within 20 dB of the loudest (the sound, not its silences)."""
-    n = x.size // 320
-    if n == 0:
-        return float(np.sqrt(np.mean(x ** 2) + 1e-12))
-    p = (x[: n * 320].astype(np.float64).reshape(n, 320) ** 2).mean(axis=1)
-    return float(np.sqrt(p[p >= p.max() / 100].mean() + 1e-12))
-
-
 def mixed_track(c: Clip, seconds: float = PAD_S) -> Track:
     """A clip ``seconds`` into a stretch of real speech, ``c.snr_db`` over it, at 16 kHz."""
     sound = _track(MEDIA / c.path).audio_16k
     n = int(seconds * audioset.RATE_HZ)
-    bed = np.resize(_track(MEDIA / c.bed).audio_16k, sound.size + 2 * n).astype(np.float64)
-    gain = 10 ** (c.snr_db / 20) * _loud_rms(bed[n: n + sound.size]) / _loud_rms(sound)
-    bed[n: n + sound.size] += gain * sound
+    bed = mixed_over(np.resize(_track(MEDIA / c.bed).audio_16k, sound.size + 2 * n), sound, seconds, c.snr_db)
     mix = (bed / max(1.0, np.abs(bed).max() / 0.95)).astype(np.float32)
     return Track(0, 0, "pcm", audioset.RATE_HZ, 1, mix.size / audioset.RATE_HZ, mix, mix[None, :])
 
