@@ -35,6 +35,14 @@ def db(power: np.ndarray | float) -> np.ndarray | float:
     return 10.0 * np.log10(np.asarray(power) + EPS)
 
 
+@functools.lru_cache(maxsize=64)
+def _hann(n: int) -> np.ndarray:
+    """np.hanning(n), made once per length (four windows a candidate, thousands of candidates)."""
+    w = np.hanning(n)
+    w.setflags(write=False)
+    return w
+
+
 @functools.lru_cache(maxsize=8)
 def _band_matrix(sr_hz: int, n_fft: int) -> np.ndarray:
     """(N_BANDS, n_fft // 2 + 1) 0/1: the FFT bins of eight log-spaced bands, 250 Hz to Nyquist."""
@@ -54,7 +62,7 @@ def describe(x: np.ndarray, onset: int, env: np.ndarray, bg: np.ndarray, frame: 
     clipped = bool(np.any(np.abs(x[:, onset: onset + int(0.05 * sr_hz)]) >= 0.999))
     # spectrum of the first 20 ms after the onset
     if head.size >= 64:
-        spec = np.abs(np.fft.rfft(head * np.hanning(head.size))) ** 2
+        spec = np.abs(np.fft.rfft(head * _hann(head.size))) ** 2
         freqs = np.fft.rfftfreq(head.size, 1.0 / sr_hz)
         total = spec.sum() + EPS
         centroid = float((freqs * spec).sum() / total)
@@ -68,7 +76,7 @@ def describe(x: np.ndarray, onset: int, env: np.ndarray, bg: np.ndarray, frame: 
         bands = _band_matrix(sr_hz, n20)
 
         def band_db(seg: np.ndarray) -> np.ndarray:
-            return db(bands @ (np.abs(np.fft.rfft(seg * np.hanning(seg.size), n=n20)) ** 2 / seg.size))
+            return db(bands @ (np.abs(np.fft.rfft(seg * _hann(seg.size), n=n20)) ** 2 / seg.size))
         broadband = float(np.mean(band_db(head) - band_db(pre) >= 10.0))
     else:
         broadband = 1.0  # at the very start of a file: no "before" to compare with
@@ -115,7 +123,7 @@ def _full_band_shape(mono: np.ndarray, onset: int, sr_hz: int) -> dict[str, floa
     if head.size < n50 // 2:
         return {"attack_db": 0.0, "flatness": 0.0, "low_band_ratio": 0.0, "tail_db": 0.0}
     attack = float(db(np.mean(head[:n2] ** 2)) - (db(np.mean(pre ** 2)) if pre.size else -120.0))
-    spec = np.abs(np.fft.rfft(head * np.hanning(head.size))) ** 2
+    spec = np.abs(np.fft.rfft(head * _hann(head.size))) ** 2
     freqs = np.fft.rfftfreq(head.size, 1.0 / sr_hz)
     band = spec[(freqs >= 300.0) & (freqs < min(8000.0, sr_hz / 2))] + 1e-20
     flatness = float(np.exp(np.mean(np.log(band))) / np.mean(band)) if band.size else 0.0
