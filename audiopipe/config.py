@@ -79,6 +79,11 @@ class EventsConfig:
     rhythm_min_score: float = 0.02  # ... each at least this score
     rhythm_anchor_min_score: float = 0.35  # ... with a sure gunshot among them, or every one at least this score
     rhythm_max_spread_db: float = 6.0  # ... and the rounds of one train this close in peak level
+    # sporadic fire: a near miss (at least sporadic_min_score) this close to a sure gunshot, and at most
+    # sporadic_max_drop_db softer than it, is raised to the possible cut (near_gunfire); 0 = off
+    sporadic_window_s: float = 3.0
+    sporadic_min_score: float = 0.35
+    sporadic_max_drop_db: float = 3.0
     burst_gap_s: float = 0.5  # shots closer than this belong to one burst
     auto_min_shots: int = 3
     auto_max_cv: float = 0.25  # coefficient of variation of the intervals for "automatic"

@@ -208,7 +208,7 @@ class Event:
     tail_db: float
     level_over_track_db: float
     clipped: bool
-    gunshot_score: float  # calibrated probability that this is a gunshot (raised when in_rhythm)
+    gunshot_score: float  # calibrated probability that this is a gunshot (raised when in_rhythm or near_gunfire)
     is_gunshot: bool
     category: str = "other_impulsive"  # gunshot | possible_gunshot | other_impulsive
     burst_id: int | None = None
@@ -217,6 +217,7 @@ class Event:
     distance_m_min: float | None = None
     distance_m_max: float | None = None
     in_rhythm: bool = False  # score raised: keeps the rhythm of automatic fire with its neighbours
+    near_gunfire: bool = False  # score raised to the possible cut: a near miss beside a sure gunshot at its level
     audioset_top3: str = ""  # the AudioSet network's three highest classes on the event's frame, with scores
 
 

@@ -126,7 +126,9 @@ def scenario_truth() -> dict:
 #: where the shipped events stage still errs on the scenario (README, "Known limits"; issue #30's
 #: note): the true shots it does not count, and the look-alikes it counts. The tests assert exactly
 #: these: one more error fails them, and so does one of these fixed (then the lists shrink).
-SCENARIO_MISSED_SHOTS_S = (30.105, 31.505)  # single shots over wind: 0.39 and 0.36, the possible cut 0.46
+#: (none since sporadic fire: the single shots at 30.105 and 31.505 s over wind, 0.38-0.40 on their own, are
+#: counted beside the sure shot at 29.005 s)
+SCENARIO_MISSED_SHOTS_S: tuple[float, ...] = ()
 SCENARIO_CALLED_LOOKALIKES_S = (10.5, 38.6)  # the fireworks (gunshot, 0.59) and the door slam (possible, 0.51-0.54)
 
 

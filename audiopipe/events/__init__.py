@@ -6,7 +6,7 @@ One module per job:
 - ``onsets``: candidate transients, echoes removed (``candidates``, ``Candidate``);
 - ``features``: what describes each candidate, the classifier's inputs;
 - ``scoring``: the calibrated classifier, its cut points and categories;
-- ``rhythm``: the rhythm of automatic fire, bursts, rate of fire and fire mode;
+- ``rhythm``: the rhythm of automatic fire, sporadic fire beside sure shots, bursts, rate of fire and fire mode;
 - ``cracks``: supersonic crack / muzzle blast pairs;
 - ``stage``: all of it on one track (``detect``).
 

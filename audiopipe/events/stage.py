@@ -1,6 +1,6 @@
 """The events stage on one track: candidates heard by the AudioSet network (``hear``: what
 each sounded like, ``audioset_top3``), scored by the classifier, raised by the rhythm of
-automatic fire, crack and blast paired, grouped into bursts (``detect``).
+automatic fire and beside sure gunshots, crack and blast paired, grouped into bursts (``detect``).
 
 Known limits, measured by ``bench/events.py`` (README, "Gunshot classifier v3"): held out on
 34 recordings, the clips as recorded are separated well (file AUC 0.98; at the possible cut all
@@ -17,7 +17,7 @@ from ..records import Burst, Event, Track
 from ..models import audioset
 from .cracks import pair_cracks
 from .onsets import Candidate, candidates
-from .rhythm import apply_rhythm, group_bursts
+from .rhythm import apply_rhythm, apply_sporadic, group_bursts
 from .scoring import Classifier, category, classifier, logit, thresholds
 
 #: how a candidate is heard when the classifier does not say (a classifier of train/events.py
@@ -83,13 +83,13 @@ def detect(track: Track, cfg: EventsConfig, model: Classifier | None = None, fir
            net: audioset.AudioSet | None = None) -> tuple[list[Event], list[Burst]]:
     """All gunshot-like events of one track (``candidates``), each heard by the AudioSet network
     (``net``, else the one ``cfg.audioset`` names), scored by the classifier (``model``, else
-    the one ``cfg.classifier`` names), raised by the rhythm of automatic fire, crack and blast
-    paired, grouped into bursts."""
+    the one ``cfg.classifier`` names), raised by the rhythm of automatic fire and beside sure
+    gunshots (sporadic fire), crack and blast paired, grouped into bursts."""
     model = model or classifier(models.resolve(cfg.classifier))
     net = net or audioset.network(models.resolve(cfg.audioset))
     cut = thresholds(cfg, model)
     cands = candidates(track, cfg)
     tops = hear(cands, track, net, model.audioset)
     evs = [_event(c, track.index, model.score(c.features), cut, top) for c, top in zip(cands, tops)]
-    evs = pair_cracks(apply_rhythm(evs, cfg, cut), cfg)
+    evs = pair_cracks(apply_sporadic(apply_rhythm(evs, cfg, cut), cfg, cut), cfg)
     return group_bursts(evs, cfg, track.index, first_burst_id)

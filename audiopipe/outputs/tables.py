@@ -42,7 +42,7 @@ SEGMENT_COLUMNS = ["file", "sha256", "track", "segment", "start_s", "end_s", "st
                    "row_id", *REVIEW_COLUMNS["Segments"]]
 EVENT_COLUMNS = ["file", "sha256", "track", "time_s", "time_hms", "burst_id", "gunshot_score", "category", "is_gunshot",
                  "audioset_top3", "peak_dbfs", "rise_time_ms", "duration_ms", "centroid_hz", "bandwidth_hz", "high_band_ratio",
-                 "impulsiveness_db", "level_over_track_db", "in_rhythm", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
+                 "impulsiveness_db", "level_over_track_db", "in_rhythm", "near_gunfire", "clipped", "fire_mode", "crack_time_s", "blast_time_s",
                  "distance_m_min", "distance_m_max", "nearest_segment", "speech_offset_s", "speaker",
                  "language", "text", "row_id", *REVIEW_COLUMNS["Events"]]
 BURST_COLUMNS = ["file", "sha256", "track", "burst_id", "start_s", "end_s", "start_hms", "end_hms",
@@ -155,6 +155,7 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                 "centroid_hz": e["centroid_hz"], "bandwidth_hz": e["bandwidth_hz"],
                 "high_band_ratio": e["high_band_ratio"], "impulsiveness_db": e["impulsiveness_db"],
                 "level_over_track_db": e.get("level_over_track_db"), "in_rhythm": e.get("in_rhythm", False),
+                "near_gunfire": e.get("near_gunfire", False),
                 "clipped": e["clipped"], "fire_mode": burst_mode.get(e["burst_id"]),
                 "crack_time_s": e.get("crack_time_s"), "blast_time_s": e.get("blast_time_s"),
                 "distance_m_min": e.get("distance_m_min"), "distance_m_max": e.get("distance_m_max"),
