@@ -68,7 +68,11 @@ def envelope_db(x: np.ndarray, sr_hz: int, cfg: EventsConfig) -> tuple[np.ndarra
     n_frames = max(0, (x.shape[1] - win) // hop + 1)
     if n_frames == 0:
         return np.zeros(0), hp, hop
-    csum = np.concatenate([np.zeros((hp.shape[0], 1)), np.cumsum(hp.astype(np.float64) ** 2, axis=1)], axis=1)
+    sq = hp.astype(np.float64)
+    np.square(sq, out=sq)
+    csum = np.zeros((hp.shape[0], hp.shape[1] + 1))
+    np.cumsum(sq, axis=1, out=csum[:, 1:])
+    del sq
     starts = np.arange(n_frames) * hop
     power = (csum[:, starts + win] - csum[:, starts]) / win
     return db(power.max(axis=0)), hp, hop
