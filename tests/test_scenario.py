@@ -80,3 +80,20 @@ def test_each_turn_keeps_its_own_detection_beside_the_decision_and_the_time_is_a
     t = result["timings_s"]
     parts = sum(t[f"speech_{k}"] for k in ("language", "encode", "transcribe", "translate"))
     assert 0 < parts <= t["speech"] + 1e-6
+
+
+def test_single_shots_counted_beside_a_sure_shot_say_so_where_reviewers_read(scenario_case, scenario_truth):
+    """The single shots over wind after the sure one at 29.0 s are counted as sporadic fire: in
+    the Events table as possible gunshots marked near_gunfire, and flagged near_gunfire on their
+    Timeline rows (listen first); no shot counted on its own score carries the flag."""
+    import pandas as pd
+
+    events = pd.read_csv(scenario_case / "events.csv", encoding="utf-8-sig")
+    timeline = pd.read_csv(scenario_case / "timeline.csv", encoding="utf-8-sig", keep_default_na=False)
+    near = events[events["near_gunfire"]]
+    assert sorted(near["time_s"]) == pytest.approx([30.105, 31.505], abs=TOLERANCE_S)
+    assert set(near["category"]) == {"possible_gunshot"} and near["is_gunshot"].all()
+    shots = timeline[timeline["kind"] == "gunshot"]
+    flagged = shots[shots["flags"].str.contains("near_gunfire")]
+    assert sorted(flagged["time_s"]) == pytest.approx(sorted(near["time_s"]))
+    assert len(shots) > len(flagged) >= 2

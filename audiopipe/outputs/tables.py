@@ -172,7 +172,9 @@ def build(results: list[dict[str, Any]], inputs: list[dict[str, Any]], window_s:
                                          f"{e['peak_dbfs']:.0f} dBFS"
                                          + (f", burst {e['burst_id']}" if e["burst_id"] is not None else "")
                                          + (f"; sounds like {e['audioset_top3']}" if e.get("audioset_top3") else ""),
-                                 "flags": "clipped" if e["clipped"] else "",
+                                 # near_gunfire: counted beside a sure shot, not on its own score (listen to it)
+                                 "flags": ", ".join(f for f, on in (("clipped", e["clipped"]),
+                                                                    ("near_gunfire", e.get("near_gunfire"))) if on),
                                  "row_id": row_id(sha, e["track"], "e", j)})
         rows, lines = _sound_rows(r, f, sha)
         sounds += rows
