@@ -68,14 +68,28 @@ def envelope_db(x: np.ndarray, sr_hz: int, cfg: EventsConfig) -> tuple[np.ndarra
     n_frames = max(0, (x.shape[1] - win) // hop + 1)
     if n_frames == 0:
         return np.zeros(0), hp, hop
+    return db(_frame_power(hp, n_frames, hop, win).max(axis=0)), hp, hop
+
+
+def _frame_power(hp: np.ndarray, n_frames: int, hop: int, win: int) -> np.ndarray:
+    """Mean square of each ``win``-sample frame, one every ``hop`` samples, per channel: from
+    per-hop sums where the window is a whole number of hops (2 ms over 1 ms at every common
+    rate), else from a running sum. Returns shape = (n_channels, n_frames)."""
+    if win % hop == 0:
+        k = win // hop
+        sq = hp[:, : (n_frames + k - 1) * hop].astype(np.float64)
+        np.square(sq, out=sq)
+        per_hop = sq.reshape(hp.shape[0], -1, hop).sum(axis=2)
+        power = per_hop[:, :n_frames].copy()
+        for j in range(1, k):
+            power += per_hop[:, j: j + n_frames]
+        return power / win
     sq = hp.astype(np.float64)
     np.square(sq, out=sq)
     csum = np.zeros((hp.shape[0], hp.shape[1] + 1))
     np.cumsum(sq, axis=1, out=csum[:, 1:])
-    del sq
     starts = np.arange(n_frames) * hop
-    power = (csum[:, starts + win] - csum[:, starts]) / win
-    return db(power.max(axis=0)), hp, hop
+    return (csum[:, starts + win] - csum[:, starts]) / win
 
 
 def background_db(env_db: np.ndarray, hop_ms: float, window_s: float) -> np.ndarray:
