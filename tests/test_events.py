@@ -284,6 +284,16 @@ def test_speech_only_recordings_give_no_gunshot(name):
     assert [e for e in evs if e.is_gunshot] == [] and bursts == []
 
 
+@pytest.mark.parametrize("hop,win", [(48, 96), (44, 88), (48, 48), (44, 100)])
+def test_frame_power_is_the_mean_square_of_each_frame(hop, win):
+    """The envelope's frame power, from per-hop sums (a window of whole hops) or a running sum
+    (any other window), equals each frame's mean square computed plainly."""
+    x = np.random.default_rng(3).standard_normal((2, 10_000)).astype(np.float32)
+    n = (x.shape[1] - win) // hop + 1
+    plain = np.array([[np.mean(ch[i * hop: i * hop + win].astype(np.float64) ** 2) for i in range(n)] for ch in x])
+    assert np.allclose(onsets._frame_power(x, n, hop, win), plain, rtol=1e-9, atol=0)
+
+
 def test_block_reading_finds_what_one_pass_finds():
     """Long files are read in blocks (memory bound); events straddling block edges, and
     echoes whose shot sits in the previous block, come out as in one pass."""
