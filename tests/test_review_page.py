@@ -145,6 +145,9 @@ def test_filters_hide_the_lines_they_leave_out(opened):
     tops = {e["audioset_top3"] for e in result["events"] if e["is_gunshot"]}
     assert all("sounds like: " in r["text"] and r["text"].split("sounds like: ")[1].split("\n")[0] in tops
                for r in shots), shots
+    # the shots counted beside a sure one (sporadic fire) carry the flag, and only they
+    near = sorted(round(e["time_s"], 2) for e in result["events"] if e.get("near_gunfire"))
+    assert near and sorted(round(r["start"], 2) for r in shots if "near gunfire" in r["text"]) == near
     pg.uncheck("#f-gunshot")
     pg.uncheck("#f-possible_gunshot")
     assert _visible(pg, "#lines tr.event") == []

@@ -105,7 +105,7 @@ _SOUND_KEYS = ["row_id", "track", "start_s", "end_s", "label", "score", "top_cla
                "reviewer_note", "reviewed_by"]
 _EVENT_KEYS = ["row_id", "track", "time_s", "category", "is_gunshot", "gunshot_score", "audioset_top3", "peak_dbfs",
                "burst_id",
-               "clipped", "reviewed_is_gunshot", "reviewer_note", "reviewed_by"]
+               "clipped", "near_gunfire", "reviewed_is_gunshot", "reviewer_note", "reviewed_by"]
 
 
 def page_data(result: dict[str, Any], tabs: dict[str, Any], summaries: list[dict[str, np.ndarray]],

@@ -48,7 +48,8 @@
       l.t0 = l.time_s; l.t1 = l.time_s + 0.3;
       l.eff_category = l.reviewed_is_gunshot === true ? "gunshot"
         : l.reviewed_is_gunshot === false ? "other_impulsive" : l.category;
-      l.flag_list = l.clipped ? ["clipped"] : [];
+      // near gunfire: counted beside a sure shot, not on its own score (listen to it)
+      l.flag_list = [l.clipped ? "clipped" : null, l.near_gunfire ? "near gunfire" : null].filter((f) => f);
     }
     l.reviewed = ["reviewed_text", "reviewed_language", "reviewed_speaker", "reviewed_is_gunshot", "reviewed_label", "reviewer_note"]
       .some((k) => given(l[k]));
