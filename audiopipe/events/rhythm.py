@@ -126,10 +126,14 @@ def apply_rhythm(events: list[Event], cfg: EventsConfig, cut: tuple[float, float
                or min(events[idx[k]].gunshot_score for k in chain) >= cfg.rhythm_anchor_min_score for k in chain}
     out = list(events)
     for i in members:
-        score = logistic(logit(events[i].gunshot_score) + cfg.rhythm_bonus)
-        out[i] = dataclasses.replace(events[i], gunshot_score=score, is_gunshot=score >= cut[1],
-                          category=category(score, cut), in_rhythm=True)
+        out[i] = _raised(events[i], logistic(logit(events[i].gunshot_score) + cfg.rhythm_bonus), cut, in_rhythm=True)
     return out
+
+
+def _raised(e: Event, score: float, cut: tuple[float, float], **mark: bool) -> Event:
+    """The event with its raised score, what that score counts as under ``cut``, and the mark
+    that says why it was raised (``in_rhythm``, ``near_gunfire``)."""
+    return dataclasses.replace(e, gunshot_score=score, is_gunshot=score >= cut[1], category=category(score, cut), **mark)
 
 
 def apply_sporadic(events: list[Event], cfg: EventsConfig, cut: tuple[float, float]) -> list[Event]:
@@ -148,7 +152,5 @@ def apply_sporadic(events: list[Event], cfg: EventsConfig, cut: tuple[float, flo
         near = sure[bisect.bisect_left(times, e.time_s - cfg.sporadic_window_s):
                     bisect.bisect_right(times, e.time_s + cfg.sporadic_window_s)]
         if any(e.peak_dbfs >= peak - cfg.sporadic_max_drop_db for _, peak in near):
-            score = max(e.gunshot_score, cut[1])
-            out[i] = dataclasses.replace(e, gunshot_score=score, is_gunshot=True, category=category(score, cut),
-                                         near_gunfire=True)
+            out[i] = _raised(e, cut[1], cut, near_gunfire=True)  # not counted yet: its score is under cut[1]
     return out
